@@ -1,0 +1,1 @@
+"""Scrapy commands of the archiver (``COMMANDS_MODULE``), one module each."""

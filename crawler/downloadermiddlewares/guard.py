@@ -1,0 +1,53 @@
+"""Let through only responses whose exchange is in the archive; archive failed fetches.
+
+It sits closest to the downloader, so it sees every response and every download
+error before retries, redirects and decompression act on them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import IgnoreRequest
+
+from crawler.extensions.archive import ArchiveExtension
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+NOT_ARCHIVED = "response not archived"
+
+
+class ArchiveGuardMiddleware:
+    """Drops responses the archive did not record; records fetches that failed."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self._archive: ArchiveExtension | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    @property
+    def archive(self) -> ArchiveExtension:
+        if self._archive is None:
+            found = self.crawler.get_extension(ArchiveExtension)
+            if found is None:
+                raise RuntimeError("ArchiveGuardMiddleware needs ArchiveExtension in EXTENSIONS")
+            self._archive = found
+        return self._archive
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if self.archive.capture_of(response) is None:
+            self.crawler.stats.inc_value("archiver/guard/not_archived")
+            raise IgnoreRequest(f"{NOT_ARCHIVED}: {response.url}")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if not isinstance(exception, IgnoreRequest):
+            self.archive.record_failure(request, exception)

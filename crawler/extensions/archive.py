@@ -1,0 +1,251 @@
+"""Capture every HTTP exchange of a crawl into WARC files and index it.
+
+The capture listens to ``response_downloaded``, which Scrapy sends right after
+the download handler and before any downloader middleware: the archive sees
+robots.txt, every redirect hop and retry, error pages, and bodies still
+content-coded as they came over the wire. A record that cannot be written stops
+the crawl (``archiver_write_error``); a response whose exchange is not in the
+archive never counts as fetched (see :mod:`crawler.downloadermiddlewares.guard`).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import socket
+import sys
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag
+from weakref import WeakKeyDictionary
+
+from scrapy import signals
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.defer import deferred_from_coro
+
+from crawler import __version__
+from crawler.archive import Archive, Capture
+from crawler.failures import describe
+from crawler.handlers.http11 import REASON_META, STARTED_META
+from crawler.index import Index
+from crawler.warc.exchange import Exchange, standard_reason
+from crawler.warc.writer import WarcFileWriter
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Headers, Response
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_META = "archiver_capture"
+WRITE_ERROR_REASON = "archiver_write_error"
+#: How often pending index rows are committed, in seconds.
+INDEX_COMMIT_INTERVAL = 1.0
+
+#: Scrapy settings worth keeping with each crawl, beside every ARCHIVER_* setting.
+RECORDED_SETTINGS = (
+    "BOT_NAME",
+    "USER_AGENT",
+    "ROBOTSTXT_OBEY",
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY",
+    "RANDOMIZE_DOWNLOAD_DELAY",
+    "AUTOTHROTTLE_ENABLED",
+    "AUTOTHROTTLE_TARGET_CONCURRENCY",
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_MAXSIZE",
+    "RETRY_ENABLED",
+    "RETRY_TIMES",
+    "REDIRECT_MAX_TIMES",
+    "COOKIES_ENABLED",
+    "JOBDIR",
+)
+
+
+def header_pairs(headers: Headers) -> list[tuple[bytes, bytes]]:
+    """Every (name, value) of Scrapy headers, repeated headers included."""
+    return [(bytes(name), bytes(value)) for name, values in headers.items() for value in values]
+
+
+class ArchiveExtension:
+    """Owns the crawl's WARC writer and index; archives each downloaded response."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.root = Path(settings.get("ARCHIVER_DIR") or "archives")
+        self.max_size = settings.getint("ARCHIVER_WARC_MAX_SIZE")
+        self.prefix = settings.get("ARCHIVER_WARC_PREFIX")
+        self.gzip_level = settings.getint("ARCHIVER_WARC_GZIP_LEVEL")
+        self.operator = settings.get("ARCHIVER_OPERATOR") or ""
+        self.collection = settings.get("ARCHIVER_COLLECTION") or ""
+        if self.max_size <= 0:
+            raise ValueError(f"ARCHIVER_WARC_MAX_SIZE must be positive, not {self.max_size}")
+        if not 0 <= self.gzip_level <= 9:
+            raise ValueError(f"ARCHIVER_WARC_GZIP_LEVEL must be 0-9, not {self.gzip_level}")
+        self.archive: Archive | None = None
+        self.index: Index | None = None
+        self._archived: WeakKeyDictionary[Response, Capture] = WeakKeyDictionary()
+        self._failed = False
+        self._commit_task: Any = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.response_downloaded, signal=signals.response_downloaded)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    # -- life cycle ---------------------------------------------------------
+
+    def spider_opened(self, spider: Spider) -> None:
+        settings = self.crawler.settings
+        recorded = {name: settings.get(name) for name in RECORDED_SETTINGS}
+        recorded.update(
+            {name: value for name, value in settings.items() if name.startswith("ARCHIVER_")}
+        )
+        self.index = Index(self.root / "index.sqlite")
+        started = datetime.now(UTC)
+        crawl_id = self.index.start_crawl(
+            started_at=started.isoformat(),
+            spider=spider.name,
+            input=getattr(spider, "input_path", None),
+            settings=recorded,
+        )
+        writer = WarcFileWriter(
+            self.root / "warc",
+            info=self._warcinfo(crawl_id, spider),
+            prefix=self.prefix,
+            max_size=self.max_size,
+            gzip_level=self.gzip_level,
+        )
+        self.archive = Archive(writer, self.index, crawl_id)
+        self._commit_task = create_looping_call(self.index.commit)
+        self._commit_task.start(INDEX_COMMIT_INTERVAL, now=False)
+        logger.info(
+            "Archiving crawl %(crawl)d into %(root)s", {"crawl": crawl_id, "root": self.root}
+        )
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self._commit_task is not None and self._commit_task.running:
+            self._commit_task.stop()
+        if self.archive is None or self.index is None:
+            return
+        try:
+            self.archive.close()
+        except OSError:
+            logger.error("Could not close the WARC file", exc_info=True)
+            self.crawler.stats.inc_value("archiver/warc/close_errors")
+        stats = self.crawler.stats.get_stats()
+        self.index.finish_crawl(
+            self.archive.crawl_id,
+            finished_at=datetime.now(UTC).isoformat(),
+            reason=reason,
+            stats=stats,
+        )
+        self.index.close()
+
+    def _warcinfo(self, crawl_id: int, spider: Spider) -> dict[str, str]:
+        settings = self.crawler.settings
+        scrapy_version = version("scrapy")
+        return {
+            "software": (
+                f"archiver/{__version__} (Scrapy/{scrapy_version}; warcio/{version('warcio')}; "
+                f"{platform.python_implementation()}/{platform.python_version()})"
+            ),
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "hostname": socket.gethostname(),
+            "http-header-user-agent": settings.get("USER_AGENT") or "",
+            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "operator": self.operator,
+            "isPartOf": self.collection,
+            "description": f"crawl {crawl_id} by spider {spider.name!r}"
+            + (f" of {spider.input_path}" if getattr(spider, "input_path", None) else ""),
+            "platform": sys.platform,
+        }
+
+    # -- capture ------------------------------------------------------------
+
+    def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        request.meta.pop(CAPTURE_META, None)
+        if self.archive is None or self._failed:
+            return
+        try:
+            exchange = self.exchange(response, request)
+            capture = self.archive.add_exchange(exchange)
+        except Exception as exc:
+            self._write_failed(exc, request.url)
+            return
+        request.meta[CAPTURE_META] = capture
+        self._archived[response] = capture
+        self.crawler.stats.inc_value("archiver/warc/responses")
+        logger.debug(
+            "Archived %(url)s (%(status)d)", {"url": request.url, "status": response.status}
+        )
+
+    def exchange(self, response: Response, request: Request) -> Exchange:
+        reason = request.meta.get(REASON_META)
+        if reason is None:
+            self.crawler.stats.inc_value("archiver/warc/reason_phrase_guessed")
+            reason = standard_reason(response.status)
+        started = request.meta.get(STARTED_META)
+        if started is None:
+            latency = request.meta.get("download_latency") or 0.0
+            started = datetime.now(UTC) - timedelta(seconds=latency)
+        return Exchange(
+            url=urldefrag(request.url)[0],
+            method=request.method,
+            request_headers=header_pairs(request.headers),
+            request_body=request.body,
+            protocol=response.protocol or "HTTP/1.1",
+            status=response.status,
+            reason=reason,
+            response_headers=header_pairs(response.headers),
+            body=response.body,
+            started=started,
+            ip_address=str(response.ip_address) if response.ip_address else None,
+            truncated="disconnect" if "dataloss" in response.flags else None,
+        )
+
+    def capture_of(self, response: Response) -> Capture | None:
+        """The capture of ``response`` if it was archived when it was downloaded."""
+        return self._archived.get(response)
+
+    def record_failure(self, request: Request, error: BaseException) -> Capture | None:
+        """Archive a fetch that ended without a response as a ``metadata`` record."""
+        if self.archive is None or self._failed:
+            return None
+        started = request.meta.get(STARTED_META) or datetime.now(UTC)
+        reason = describe(error)
+        fields = {
+            "fetch-error": reason,
+            "error-type": f"{type(error).__module__}.{type(error).__qualname__}",
+            "method": request.method,
+            "attempt": str(request.meta.get("retry_times", 0) + 1),
+        }
+        try:
+            capture = self.archive.add_failure(urldefrag(request.url)[0], started, fields, reason)
+        except Exception as exc:
+            self._write_failed(exc, request.url)
+            return None
+        self.crawler.stats.inc_value("archiver/warc/failures")
+        return capture
+
+    def _write_failed(self, exc: Exception, url: str) -> None:
+        """Stop the crawl: nothing may be reported as fetched without its record."""
+        self._failed = True
+        self.crawler.stats.inc_value("archiver/warc/write_errors")
+        logger.error(
+            "Could not archive %(url)s: %(error)s; stopping the crawl",
+            {"url": url, "error": exc},
+            exc_info=exc,
+        )
+        assert self.crawler.engine is not None
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=WRITE_ERROR_REASON))

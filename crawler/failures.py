@@ -1,0 +1,50 @@
+"""Readable reasons for fetches that went wrong, for the log, the index and the WARC."""
+
+from __future__ import annotations
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from crawler.warc.exchange import standard_reason
+
+ROBOTS_MESSAGE = "Forbidden by robots.txt"
+
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (CannotResolveHostError, "DNS lookup failed"),
+    (DownloadConnectionRefusedError, "connection refused"),
+    (DownloadTimeoutError, "timed out"),
+    (ResponseDataLossError, "connection closed before the whole body arrived"),
+    (DownloadCancelledError, "download cancelled"),
+    (DownloadFailedError, "connection failed"),
+)
+
+
+def outcome_of(error: BaseException) -> str:
+    """The seed outcome a failure leads to: ``forbidden`` (robots.txt) or ``failed``."""
+    if isinstance(error, IgnoreRequest) and str(error) == ROBOTS_MESSAGE:
+        return "forbidden"
+    return "failed"
+
+
+def describe(error: BaseException) -> str:
+    """One line that says what went wrong, e.g. ``HTTP 404 Not Found``."""
+    if isinstance(error, HttpError):
+        response = error.response
+        reason = response.meta.get("archiver_reason") or standard_reason(response.status)
+        return f"HTTP {response.status} {reason.decode('latin-1')}".rstrip()
+    detail = " ".join(str(error).split())
+    for kind, text in _KINDS:
+        if isinstance(error, kind):
+            return f"{text}: {detail}" if detail else text
+    if isinstance(error, IgnoreRequest):
+        return detail or "request ignored"
+    name = type(error).__name__
+    return f"{name}: {detail}" if detail else name

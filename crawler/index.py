@@ -1,0 +1,220 @@
+"""The index: an SQLite file that says what was fetched, when, where it is, what became of it.
+
+It is a cache of the WARC files: every capture row points at its records by
+file, offset and length. Tables:
+
+- ``crawls``: one row per crawl, with its settings and final stats;
+- ``captures``: one row per archived response or failed fetch, with its WARC
+  location, record ids and, for pages, what the text extraction gave;
+- ``seeds``: one row per input entry (a line of a URL list, a corpus document)
+  with its outcome: archived, failed, invalid, duplicate, forbidden by robots.txt;
+- ``failures`` (a view): the seeds that produced nothing, with their reasons.
+
+Writes are batched: the owner calls :meth:`Index.commit` now and then and at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS crawls (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    spider TEXT NOT NULL,
+    input TEXT,
+    settings TEXT NOT NULL,
+    stats TEXT,
+    finish_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS captures (
+    id INTEGER PRIMARY KEY,
+    crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+    url TEXT NOT NULL,
+    urlkey TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    record_type TEXT NOT NULL,
+    status INTEGER,
+    mime TEXT,
+    payload_digest TEXT,
+    payload_length INTEGER,
+    warc_file TEXT NOT NULL,
+    warc_offset INTEGER NOT NULL,
+    warc_length INTEGER NOT NULL,
+    record_id TEXT NOT NULL UNIQUE,
+    request_record_id TEXT,
+    location TEXT,
+    reason TEXT,
+    text_outcome TEXT,
+    text_reason TEXT,
+    text_path TEXT,
+    title TEXT,
+    published TEXT,
+    text_chars INTEGER,
+    conversion_record_id TEXT
+);
+CREATE INDEX IF NOT EXISTS captures_urlkey ON captures (urlkey, fetched_at);
+CREATE INDEX IF NOT EXISTS captures_crawl ON captures (crawl_id);
+CREATE TABLE IF NOT EXISTS seeds (
+    crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+    position INTEGER,
+    url TEXT NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    document TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    capture_id INTEGER REFERENCES captures(id),
+    final_url TEXT,
+    text_path TEXT
+);
+CREATE INDEX IF NOT EXISTS seeds_crawl ON seeds (crawl_id, position);
+CREATE VIEW IF NOT EXISTS failures AS
+    SELECT crawl_id, url, source, line, document, outcome, reason
+    FROM seeds WHERE outcome NOT IN ('archived', 'duplicate');
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    """What the index keeps of one archived record."""
+
+    url: str
+    urlkey: str
+    fetched_at: str
+    record_type: str
+    warc_file: str
+    warc_offset: int
+    warc_length: int
+    record_id: str
+    status: int | None = None
+    mime: str | None = None
+    payload_digest: str | None = None
+    payload_length: int | None = None
+    request_record_id: str | None = None
+    location: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeedRow:
+    """What became of one input entry."""
+
+    url: str
+    source: str
+    line: int
+    outcome: str
+    position: int | None = None
+    document: str | None = None
+    reason: str | None = None
+    capture_id: int | None = None
+    final_url: str | None = None
+    text_path: str | None = None
+
+
+class IndexError_(Exception):
+    """The index file cannot be used."""
+
+
+class Index:
+    """Read and write ``index.sqlite``. Not thread-safe: use it from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise IndexError_(
+                    f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION})"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"cannot open index {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.commit()
+        self._db.close()
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def start_crawl(
+        self, *, started_at: str, spider: str, input: str | None, settings: Mapping[str, Any]
+    ) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO crawls (started_at, spider, input, settings) VALUES (?, ?, ?, ?)",
+            (started_at, spider, input, json.dumps(settings, sort_keys=True, default=str)),
+        )
+        self._db.commit()
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_crawl(
+        self, crawl_id: int, *, finished_at: str, reason: str, stats: Mapping[str, Any]
+    ) -> None:
+        self._db.execute(
+            "UPDATE crawls SET finished_at = ?, finish_reason = ?, stats = ? WHERE id = ?",
+            (finished_at, reason, json.dumps(stats, sort_keys=True, default=str), crawl_id),
+        )
+        self._db.commit()
+
+    def add_capture(self, crawl_id: int, row: CaptureRow) -> int:
+        values = asdict(row)
+        columns = ", ".join(["crawl_id", *values])
+        marks = ", ".join("?" * (len(values) + 1))
+        cursor = self._db.execute(
+            f"INSERT INTO captures ({columns}) VALUES ({marks})",
+            (crawl_id, *values.values()),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def set_text_outcome(self, capture_id: int, **fields: Any) -> None:
+        """Record what text extraction gave for a capture (``text_*``, title, ...)."""
+        allowed = {
+            "text_outcome",
+            "text_reason",
+            "text_path",
+            "title",
+            "published",
+            "text_chars",
+            "conversion_record_id",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"not text outcome columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self._db.execute(
+            f"UPDATE captures SET {assignments} WHERE id = ?",
+            (*fields.values(), capture_id),
+        )
+
+    def add_seed(self, crawl_id: int, row: SeedRow) -> None:
+        values = asdict(row)
+        columns = ", ".join(["crawl_id", *values])
+        marks = ", ".join("?" * (len(values) + 1))
+        self._db.execute(
+            f"INSERT INTO seeds ({columns}) VALUES ({marks})",
+            (crawl_id, *values.values()),
+        )
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[sqlite3.Row]:
+        """Run a read-only query (for reports, tests and tools)."""
+        yield from self._db.execute(sql, params)

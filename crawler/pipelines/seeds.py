@@ -1,0 +1,69 @@
+"""Record in the index what became of every input entry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crawler.extensions.archive import ArchiveExtension
+from crawler.index import SeedRow
+from crawler.inputs import Rejected
+from crawler.items import Page, SeedOutcome
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+
+class SeedIndexPipeline:
+    """Writes one ``seeds`` row per input entry: archived, failed, invalid, ..."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self._archive: ArchiveExtension | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        self._archive = self.crawler.get_extension(ArchiveExtension)
+        if self._archive is None:
+            raise RuntimeError("SeedIndexPipeline needs ArchiveExtension in EXTENSIONS")
+
+    def process_item(self, item: Any) -> Any:
+        assert self._archive is not None
+        archive = self._archive.archive
+        if archive is None:
+            return item
+        if isinstance(item, Page):
+            row = SeedRow(
+                url=item.seed.url,
+                source=item.seed.source,
+                line=item.seed.line,
+                position=item.seed.position,
+                document=item.seed.document,
+                outcome="archived",
+                capture_id=item.capture.capture_id,
+                final_url=item.url,
+                text_path=item.text_path,
+                reason=item.text_reason,
+            )
+        elif isinstance(item, SeedOutcome):
+            seed = item.seed
+            row = SeedRow(
+                url=seed.text if isinstance(seed, Rejected) else seed.url,
+                source=seed.source,
+                line=seed.line,
+                position=seed.position,
+                document=seed.document,
+                outcome=item.outcome,
+                reason=item.reason,
+                capture_id=item.capture.capture_id if item.capture else None,
+                final_url=item.url,
+            )
+        else:
+            return item
+        archive.index.add_seed(archive.crawl_id, row)
+        self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
+        return item

@@ -1,0 +1,55 @@
+"""Scrapy settings of the archiver. Every ARCHIVER_* setting is described in the README."""
+
+from __future__ import annotations
+
+import os
+
+from crawler import __version__
+
+BOT_NAME = "archiver"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+# -- the archive ---------------------------------------------------------------
+ARCHIVER_DIR = os.environ.get("ARCHIVER_DIR") or "archives"
+ARCHIVER_WARC_MAX_SIZE = 1_000_000_000
+ARCHIVER_WARC_PREFIX = "archiver"
+ARCHIVER_WARC_GZIP_LEVEL = 6
+ARCHIVER_OPERATOR = ""
+ARCHIVER_COLLECTION = ""
+
+# -- politeness ----------------------------------------------------------------
+USER_AGENT = f"archiver/{__version__} (web archiving crawler; Scrapy)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 60
+RETRY_TIMES = 2
+
+# -- components ----------------------------------------------------------------
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.handlers.http11.ArchivingHTTP11DownloadHandler",
+    "https": "crawler.handlers.http11.ArchivingHTTP11DownloadHandler",
+}
+EXTENSIONS = {
+    "crawler.extensions.archive.ArchiveExtension": 100,
+}
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
+    # Closest to the downloader: sees each response and error before any other.
+    "crawler.downloadermiddlewares.guard.ArchiveGuardMiddleware": 1000,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.seeds.SeedIndexPipeline": 900,
+}
+
+TELNETCONSOLE_ENABLED = False
+# Scrapy's remote control runs code sent over HTTP; a crawler of other sites has no use for it.
+REMOTE_CONTROL_ENABLED = False
+LOG_LEVEL = "INFO"

@@ -1,0 +1,110 @@
+"""One HTTP exchange as plain data, and its HTTP message blocks as bytes.
+
+The capture turns what Scrapy downloaded into an :class:`Exchange`; the record
+builders turn an exchange into WARC records. Header names and values stay bytes
+from end to end so that nothing is re-encoded on the way into the archive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+Header = tuple[bytes, bytes]
+
+#: Hop-by-hop framing that the downloader has already undone: the body we hold
+#: is de-chunked, so keeping the header would describe bytes we do not store.
+DROPPED_RESPONSE_HEADERS = frozenset({b"transfer-encoding"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A request and the response it got, as they went over the wire."""
+
+    url: str  #: the absolute URL requested, without fragment
+    method: str
+    request_headers: list[Header]
+    request_body: bytes
+    protocol: str  #: "HTTP/1.1" as the server answered
+    status: int
+    reason: bytes  #: reason phrase as sent (may be empty)
+    response_headers: list[Header]
+    body: bytes  #: entity body as received: content-coded, not chunked
+    started: datetime  #: when the request was sent (UTC)
+    ip_address: str | None = None
+    truncated: str | None = None  #: WARC-Truncated reason, if the body is cut off
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def request_target(url: str) -> bytes:
+    """The request-target of the request line: path and query, as sent."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query or url.split("#", 1)[0].endswith("?"):
+        target += "?" + parts.query
+    return target.encode("ascii", "strict")
+
+
+def host_header(url: str) -> bytes:
+    """The Host header value the client sends for ``url``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    return host.encode("idna") if not host.isascii() else host.encode("ascii")
+
+
+def request_block(exchange: Exchange) -> bytes:
+    """The HTTP request message header as the client sent it."""
+    lines = [
+        b"%s %s HTTP/1.1\r\n" % (exchange.method.encode("ascii"), request_target(exchange.url))
+    ]
+    names = {name.lower() for name, _ in exchange.request_headers}
+    lines.extend(b"%s: %s\r\n" % (name, value) for name, value in exchange.request_headers)
+    if b"host" not in names:
+        lines.append(b"Host: %s\r\n" % host_header(exchange.url))
+    if exchange.request_body and b"content-length" not in names:
+        lines.append(b"Content-Length: %d\r\n" % len(exchange.request_body))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def response_block(exchange: Exchange) -> bytes:
+    """The HTTP response status line and headers, minus the framing undone."""
+    reason = exchange.reason
+    status_line = b"%s %d" % (exchange.protocol.encode("ascii"), exchange.status)
+    lines = [status_line + (b" " + reason if reason else b"") + b"\r\n"]
+    lines.extend(
+        b"%s: %s\r\n" % (name, value)
+        for name, value in exchange.response_headers
+        if name.lower() not in DROPPED_RESPONSE_HEADERS
+    )
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def standard_reason(status: int) -> bytes:
+    """The usual reason phrase of ``status``, for when the real one is unknown."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+def header_value(headers: list[Header], name: bytes) -> bytes | None:
+    """The last value of header ``name`` (case-insensitive), or None."""
+    wanted = name.lower()
+    found = None
+    for key, value in headers:
+        if key.lower() == wanted:
+            found = value
+    return found

@@ -1,0 +1,202 @@
+"""Build the WARC records of the archive (WARC/1.1) from plain data.
+
+Digests are computed here, over the exact bytes stored: the block digest over
+the whole block, the payload digest over the entity body alone (already
+de-chunked, still content-coded). warcio frames and serialises the records.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from io import BytesIO
+from typing import TYPE_CHECKING
+
+from warcio.recordbuilder import RecordBuilder
+from warcio.statusandheaders import StatusAndHeaders
+
+from crawler.warc.exchange import Exchange, request_block, response_block
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+
+    from warcio.recordloader import ArcWarcRecord
+
+WARC_VERSION = "WARC/1.1"
+HTTP_REQUEST_TYPE = "application/http; msgtype=request"
+HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
+WARC_FIELDS_TYPE = "application/warc-fields"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+_builder = RecordBuilder(warc_version=WARC_VERSION)
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def warc_date(moment: datetime) -> str:
+    """WARC/1.1 date: UTC, with microseconds."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha1_digest(*parts: bytes) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    for part in parts:
+        digest.update(part)
+    return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
+
+
+class RawHttpHeaders(StatusAndHeaders):  # type: ignore[misc]
+    """HTTP headers that warcio writes back exactly as they were received.
+
+    warcio re-serialises parsed headers (and %-encodes non-ASCII values); an
+    archive must keep the bytes, so the buffer is fixed at construction.
+    """
+
+    def __init__(self, block: bytes, *, is_request: bool) -> None:
+        head, *lines = block.decode("latin-1").split("\r\n")
+        headers = [tuple(line.split(":", 1)) for line in lines if ":" in line]
+        protocol, _, statusline = head.partition(" ")
+        if is_request:
+            super().__init__(head, headers, is_http_request=True)
+        else:
+            super().__init__(statusline, headers, protocol=protocol)
+        self.headers_buff = block
+
+    def compute_headers_buffer(self, header_filter: object = None) -> None:
+        """Keep the received bytes (warcio calls this before writing)."""
+
+
+def _record(
+    record_type: str,
+    fields: Iterable[tuple[str, str]],
+    *,
+    content_type: str,
+    payload: bytes,
+    http_block: bytes | None = None,
+    is_request: bool = False,
+    payload_digest: bool = True,
+) -> ArcWarcRecord:
+    headers = StatusAndHeaders("", [(k, v) for k, v in fields if v], protocol=WARC_VERSION)
+    headers.add_header("WARC-Block-Digest", sha1_digest(http_block or b"", payload))
+    if payload_digest:
+        headers.add_header("WARC-Payload-Digest", sha1_digest(payload))
+    headers.add_header("Content-Type", content_type)
+    http_headers = None if http_block is None else RawHttpHeaders(http_block, is_request=is_request)
+    uri = headers.get_header("WARC-Target-URI") or ""
+    return _builder.create_warc_record(
+        uri,
+        record_type,
+        payload=BytesIO(payload),
+        length=len(payload),
+        warc_content_type=content_type,
+        warc_headers=headers,
+        http_headers=http_headers,
+    )
+
+
+def request_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
+    return _record(
+        "request",
+        [
+            ("WARC-Type", "request"),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", warc_date(exchange.started)),
+            ("WARC-Target-URI", exchange.url),
+            ("WARC-Concurrent-To", concurrent_to),
+        ],
+        content_type=HTTP_REQUEST_TYPE,
+        payload=exchange.request_body,
+        http_block=request_block(exchange),
+        is_request=True,
+    )
+
+
+def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
+    return _record(
+        "response",
+        [
+            ("WARC-Type", "response"),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", warc_date(exchange.started)),
+            ("WARC-Target-URI", exchange.url),
+            ("WARC-IP-Address", exchange.ip_address or ""),
+            ("WARC-Concurrent-To", concurrent_to),
+            ("WARC-Truncated", exchange.truncated or ""),
+            *exchange.extra.items(),
+        ],
+        content_type=HTTP_RESPONSE_TYPE,
+        payload=exchange.body,
+        http_block=response_block(exchange),
+    )
+
+
+def warc_fields(fields: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
+    """An ``application/warc-fields`` block; empty values are left out."""
+    items = fields.items() if hasattr(fields, "items") else fields
+    return b"".join(
+        f"{name}: {value}\r\n".encode() for name, value in items if value not in ("", None)
+    )
+
+
+def warcinfo_record(
+    *, filename: str, fields: Mapping[str, str], date: datetime, record_id: str
+) -> ArcWarcRecord:
+    return _record(
+        "warcinfo",
+        [
+            ("WARC-Type", "warcinfo"),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", warc_date(date)),
+            ("WARC-Filename", filename),
+        ],
+        content_type=WARC_FIELDS_TYPE,
+        payload=warc_fields(fields),
+        payload_digest=False,
+    )
+
+
+def metadata_record(
+    *,
+    url: str,
+    date: datetime,
+    fields: Mapping[str, str] | Iterable[tuple[str, str]],
+    record_id: str,
+    refers_to: str | None = None,
+    concurrent_to: str | None = None,
+) -> ArcWarcRecord:
+    """A ``metadata`` record about ``url``: a failed fetch, a link between captures."""
+    return _record(
+        "metadata",
+        [
+            ("WARC-Type", "metadata"),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", warc_date(date)),
+            ("WARC-Target-URI", url),
+            ("WARC-Refers-To", refers_to or ""),
+            ("WARC-Concurrent-To", concurrent_to or ""),
+        ],
+        content_type=WARC_FIELDS_TYPE,
+        payload=warc_fields(fields),
+    )
+
+
+def conversion_record(
+    *, url: str, date: datetime, text: str, refers_to: str, record_id: str
+) -> ArcWarcRecord:
+    """The text extracted from a response, linked to it by ``WARC-Refers-To``."""
+    return _record(
+        "conversion",
+        [
+            ("WARC-Type", "conversion"),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", warc_date(date)),
+            ("WARC-Target-URI", url),
+            ("WARC-Refers-To", refers_to),
+        ],
+        content_type=TEXT_TYPE,
+        payload=text.encode("utf-8"),
+    )

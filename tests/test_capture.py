@@ -1,0 +1,137 @@
+"""Real crawls of the local test site, read back from the WARC files."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from scrapy.utils.defer import deferred_f_from_coro_f
+
+from tests.conftest import index_rows, run_crawl, write_urls
+from tests.server import BINARY, CHUNKED_HTML, GZIP_HTML, LocalSite
+from tests.warc_reading import Record, read_archive, sha1_digest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PATHS = [
+    "/gzip",
+    "/chunked",
+    "/redirect/1",
+    "/missing",
+    "/cookies",
+    "/query?a=1&b=two%20words",
+    "/binary",
+    "/reason",
+    "/old",
+    "/private/secret",
+]
+
+
+def responses(records: list[Record], url: str) -> list[Record]:
+    return [r for r in records if r.type == "response" and r.url == url]
+
+
+def only_response(records: list[Record], url: str) -> Record:
+    found = responses(records, url)
+    assert len(found) == 1, f"{len(found)} responses for {url}"
+    return found[0]
+
+
+@deferred_f_from_coro_f
+async def test_every_exchange_is_archived_faithfully(
+    site: LocalSite, tmp_path: Path, archive_dir: Path
+) -> None:
+    urls = write_urls(tmp_path / "urls.txt", *(site.url(p) for p in PATHS))
+    crawler = await run_crawl(archive_dir, urls)
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    records = read_archive(archive_dir)
+    assert records[0].type == "warcinfo"
+    by_id = {r.id: r for r in records}
+
+    # Each response has its request, linked both ways, with the same date.
+    for response in (r for r in records if r.type == "response"):
+        request = by_id[response.header("WARC-Concurrent-To")]
+        assert request.type == "request"
+        assert request.header("WARC-Concurrent-To") == response.id
+        assert request.url == response.url
+        assert request.header("WARC-Date") == response.header("WARC-Date")
+        assert response.header("WARC-IP-Address") == "127.0.0.1"
+        assert response.header("WARC-Warcinfo-ID") == records[0].id
+
+    robots = only_response(records, site.url("/robots.txt"))
+    assert robots.first_line == "HTTP/1.1 200 OK"
+
+    gz = only_response(records, site.url("/gzip"))
+    assert gz.http_headers("Content-Encoding") == ["gzip"]
+    assert gzip.decompress(gz.payload) == GZIP_HTML
+    assert gz.payload == gzip.compress(GZIP_HTML, mtime=0), "stored body must be the wire bytes"
+
+    ch = only_response(records, site.url("/chunked"))
+    assert ch.http_headers("Transfer-Encoding") == []
+    assert ch.payload == CHUNKED_HTML
+    assert ch.header("WARC-Payload-Digest") == sha1_digest(CHUNKED_HTML)
+
+    hops = [site.url("/redirect/1"), site.url("/redirect/2"), site.url("/page")]
+    assert [only_response(records, u).first_line for u in hops] == [
+        "HTTP/1.1 301 Moved Permanently",
+        "HTTP/1.1 302 Found",
+        "HTTP/1.1 200 OK",
+    ]
+    assert only_response(records, site.url("/missing")).first_line == "HTTP/1.1 404 Not Here"
+    assert only_response(records, site.url("/reason")).first_line == "HTTP/1.1 200 Okey-dokey"
+    assert only_response(records, site.url("/old")).first_line == "HTTP/1.0 200 OK"
+
+    cookies = only_response(records, site.url("/cookies"))
+    assert cookies.http_headers("Set-Cookie") == [
+        "first=1; Path=/",
+        "second=2; Path=/; HttpOnly",
+    ]
+
+    query_url = site.url("/query?a=1&b=two%20words")
+    query = only_response(records, query_url)
+    assert query.payload == b"query: a=1&b=two%20words"
+    request = by_id[query.header("WARC-Concurrent-To")]
+    assert request.first_line == "GET /query?a=1&b=two%20words HTTP/1.1"
+    host = site.base.removeprefix("http://")
+    assert request.http_headers("Host") == [host]
+
+    assert only_response(records, site.url("/binary")).payload == BINARY
+    assert responses(records, site.url("/private/secret")) == []
+
+    # Every capture row points at its record.
+    for row in index_rows(archive_dir, "SELECT * FROM captures"):
+        record = by_id[row["record_id"]]
+        assert (row["warc_file"], row["warc_offset"], row["warc_length"]) == (
+            record.file,
+            record.offset,
+            record.length,
+        )
+        assert row["url"] == record.url
+        assert row["request_record_id"] == record.header("WARC-Concurrent-To")
+
+    outcomes = {
+        row["url"]: (row["outcome"], row["reason"])
+        for row in index_rows(archive_dir, "SELECT * FROM seeds")
+    }
+    assert outcomes[site.url("/missing")] == ("failed", "HTTP 404 Not Here")
+    assert outcomes[site.url("/private/secret")] == ("forbidden", "Forbidden by robots.txt")
+    assert outcomes[site.url("/redirect/1")][0] == "archived"
+    assert len(outcomes) == len(PATHS)
+
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warcio.cli",
+            "check",
+            "-v",
+            *map(str, (archive_dir / "warc").glob("*")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
