@@ -29,6 +29,7 @@ STDIN = "-"
 SUPPORTED_SCHEMES = ("http", "https")
 
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+_ASCII_BAD_RE = re.compile(r"[\x00-\x20\x7f]")
 _ORIGINAL_URL_RE = re.compile(r"(?:^|\n)Original url:\n\n<([^\n]*)>\s*\Z")
 
 
@@ -63,11 +64,17 @@ class Rejected:
 Entry = Seed | Rejected
 
 
+def _has_bad_characters(url: str) -> bool:
+    if url.isascii():
+        return _ASCII_BAD_RE.search(url) is not None
+    return any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url)
+
+
 def check_url(url: str) -> str | None:
     """Return why ``url`` cannot be fetched, or None when it can."""
     if len(url) > MAX_URL_LENGTH:
         return f"longer than {MAX_URL_LENGTH} characters"
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+    if _has_bad_characters(url):
         return "contains spaces or control characters"
     match = _SCHEME_RE.match(url)
     if match is None:
@@ -210,8 +217,8 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
         try:
             tail, lines_before = _read_tail(path)
         except OSError as exc:
-            reason = f"unreadable: {exc.strerror or exc}"
-            yield Rejected("", position, source, 0, reason, document=name)
+            problem = f"unreadable: {exc.strerror or exc}"
+            yield Rejected("", position, source, 0, problem, document=name)
             continue
         found = original_url(tail)
         if found is None:
@@ -226,8 +233,8 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
         if reason is not None:
             yield Rejected(url, position, source, line, reason, document=name)
         elif (first := dedup.first(url, position)) is not None:
-            reason = f"duplicate of {names[first]}"
-            yield Rejected(url, position, source, line, reason, "duplicate", name)
+            duplicate = f"duplicate of {names[first]}"
+            yield Rejected(url, position, source, line, duplicate, "duplicate", name)
         else:
             yield Seed(url, position, source, line, name)
 

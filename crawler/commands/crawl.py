@@ -1,8 +1,9 @@
-"""``scrapy crawl``, checking the spider's input before the crawl starts.
+"""``scrapy crawl``, checking the spider's input before anything starts.
 
 Unreadable input is a usage error: one line on standard error, exit code 2,
-nothing written. A crawl that stops for any reason but reaching its end (a
-record that could not be archived, an interruption) exits with code 1.
+nothing written, not even the log banner. A crawl that stops for any reason but
+reaching its end (a record that could not be archived, an interruption) exits
+with code 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
-from scrapy.exceptions import UsageError
+from scrapy.spiderloader import get_spider_loader
 
 from crawler.inputs import InputError
 
@@ -23,23 +24,30 @@ if TYPE_CHECKING:
 
 
 class Command(ScrapyCrawlCommand):
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if len(args) != 1:
+            return
+        assert self.settings is not None
+        try:
+            spidercls = get_spider_loader(self.settings).load(args[0])
+        except KeyError:
+            return  # Scrapy's own crawl reports unknown spiders
+        check = getattr(spidercls, "check_arguments", None)
+        if check is None:
+            return
+        try:
+            check(opts.spargs)
+        except InputError as exc:
+            # Before the crawler process exists, so before Scrapy logs anything.
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
             super().run(args, opts)
             return
         assert self.crawler_process is not None
-        try:
-            spidercls = self.crawler_process.spider_loader.load(args[0])
-        except KeyError:
-            raise UsageError(f"no spider named {args[0]!r}", print_help=False) from None
-        check = getattr(spidercls, "check_arguments", None)
-        if check is not None:
-            try:
-                check(opts.spargs)
-            except InputError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                self.exitcode = 2
-                return
         crawler = self._create_crawler(args[0])
         reasons: list[str] = []
 

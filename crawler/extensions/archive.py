@@ -167,7 +167,7 @@ class ArchiveExtension:
             "operator": self.operator,
             "isPartOf": self.collection,
             "description": f"crawl {crawl_id} by spider {spider.name!r}"
-            + (f" of {spider.input_path}" if getattr(spider, "input_path", None) else ""),
+            + (f" of {source}" if (source := getattr(spider, "input_path", None)) else ""),
             "platform": sys.platform,
         }
 

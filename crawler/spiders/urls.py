@@ -108,6 +108,7 @@ class UrlsSpider(Spider):
         request: Request = failure.request  # type: ignore[attr-defined]
         seed: Seed = request.meta[SEED_META]
         error = failure.value
+        assert error is not None
         capture = None
         if isinstance(error, HttpError):
             capture = error.response.meta.get(CAPTURE_META)

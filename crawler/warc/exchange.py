@@ -80,9 +80,10 @@ def request_block(exchange: Exchange) -> bytes:
 
 def response_block(exchange: Exchange) -> bytes:
     """The HTTP response status line and headers, minus the framing undone."""
-    reason = exchange.reason
-    status_line = b"%s %d" % (exchange.protocol.encode("ascii"), exchange.status)
-    lines = [status_line + (b" " + reason if reason else b"") + b"\r\n"]
+    # RFC 9112: the space before the reason phrase is there even when the phrase is empty.
+    lines = [
+        b"%s %d %s\r\n" % (exchange.protocol.encode("ascii"), exchange.status, exchange.reason)
+    ]
     lines.extend(
         b"%s: %s\r\n" % (name, value)
         for name, value in exchange.response_headers

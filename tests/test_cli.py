@@ -1,0 +1,161 @@
+"""The two ways in: ``archiver crawl`` from any folder and ``scrapy crawl urls`` in the project."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import index_rows, write_urls
+from tests.server import LocalSite, response
+from tests.warc_reading import read_archive
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "RETRY_ENABLED=0"]
+
+
+def archiver(
+    *args: str, cwd: Path, stdin: str | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ARCHIVER_DIR", "SCRAPY_SETTINGS_MODULE")
+    }
+    env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_crawl_from_any_folder_into_default_archives(site: LocalSite, tmp_path: Path) -> None:
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"), "not-a-url", site.url("/missing"))
+    result = archiver("crawl", "urls.txt", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    archive = tmp_path / "archives"
+    assert len(list((archive / "warc").glob("*.warc.gz"))) == 1
+    outcomes = [
+        (r["line"], r["outcome"]) for r in index_rows(archive, "SELECT * FROM seeds ORDER BY line")
+    ]
+    assert outcomes == [(1, "archived"), (2, "invalid"), (3, "failed")]
+    assert "Skipped urls.txt:2 'not-a-url': no scheme" in result.stderr
+    assert urls.exists()
+
+
+def test_output_folder_from_option_and_environment(site: LocalSite, tmp_path: Path) -> None:
+    write_urls(tmp_path / "urls.txt", site.url("/page"))
+    result = archiver("crawl", "urls.txt", "-o", "out", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "index.sqlite").exists()
+    result = archiver(
+        "crawl", "urls.txt", *FAST, cwd=tmp_path, env={"ARCHIVER_DIR": str(tmp_path / "env")}
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env" / "index.sqlite").exists()
+    assert not (tmp_path / "archives").exists()
+
+
+def test_urls_from_standard_input(site: LocalSite, tmp_path: Path) -> None:
+    result = archiver(
+        "crawl", "-", *FAST, cwd=tmp_path, stdin=f"# from a pipe\n{site.url('/query?from=stdin')}\n"
+    )
+    assert result.returncode == 0, result.stderr
+    records = read_archive(tmp_path / "archives")
+    assert any(r.url == site.url("/query?from=stdin") and r.type == "response" for r in records)
+    (row,) = index_rows(tmp_path / "archives", "SELECT * FROM seeds")
+    assert (row["source"], row["line"], row["outcome"]) == ("-", 2, "archived")
+
+
+def test_unreadable_input_is_a_usage_error(tmp_path: Path) -> None:
+    result = archiver("crawl", "missing.txt", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "error: cannot read missing.txt: no such file or folder\n"
+    assert not (tmp_path / "archives").exists()
+
+
+def test_scrapy_crawl_in_the_project(site: LocalSite, tmp_path: Path) -> None:
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrapy.cmdline",
+            "crawl",
+            "urls",
+            "-a",
+            f"urls={urls}",
+            "-s",
+            f"ARCHIVER_DIR={tmp_path / 'archives'}",
+            *FAST,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = index_rows(tmp_path / "archives", "SELECT * FROM seeds")
+    assert row["outcome"] == "archived"
+    missing = subprocess.run(
+        [sys.executable, "-m", "scrapy.cmdline", "crawl", "urls", "-a", "urls=/nonexistent"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: cannot read /nonexistent: no such file or folder"
+    ]
+
+
+def test_a_record_that_cannot_be_written_stops_the_crawl(site: LocalSite, tmp_path: Path) -> None:
+    """The disk fills up (a file size limit here): no URL counts as archived without its record."""
+    big = site.add(
+        "/big",
+        lambda h: response("200 OK", [("Content-Type", "application/pdf")], os.urandom(400_000)),
+    )
+    urls = write_urls(
+        tmp_path / "urls.txt", site.url("/page"), big, *(site.url(f"/page?{i}") for i in range(20))
+    )
+    limit = 300_000
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = archiver(
+        "crawl",
+        str(urls),
+        *FAST,
+        "-s",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+        cwd=tmp_path,
+        preexec_fn=limit_file_size,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Could not archive" in result.stderr and "stopping the crawl" in result.stderr
+    archive = tmp_path / "archives"
+    (crawl,) = index_rows(archive, "SELECT * FROM crawls")
+    assert crawl["finish_reason"] == "archiver_write_error"
+    archived = {
+        r["url"] for r in index_rows(archive, "SELECT * FROM seeds WHERE outcome = 'archived'")
+    }
+    assert big not in archived
+    records = read_archive(archive)  # the file ends on a whole record and is renamed
+    captured = {r.url for r in records if r.type == "response"}
+    assert archived <= captured
+    rows = index_rows(archive, "SELECT url, record_id FROM captures")
+    assert {r["record_id"] for r in rows} <= {r.id for r in records}
