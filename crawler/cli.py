@@ -1,7 +1,8 @@
 """The ``archiver`` command: the archiver's Scrapy commands, from any folder.
 
-``archiver crawl FILE [-o DIR]`` runs ``scrapy crawl urls -a urls=FILE`` with the
-archive in DIR (default ``$ARCHIVER_DIR`` or ``./archives``); every other
+``archiver crawl FILE [-o DIR] [--archived]`` runs ``scrapy crawl urls -a urls=FILE``
+with the archive in DIR (default ``$ARCHIVER_DIR`` or ``./archives``) and, with
+``--archived``, dead URLs fetched from a web archive; every other
 command (``verify``, ``rebuild``, ``settings``, ...) is passed to Scrapy as is.
 """
 
@@ -19,6 +20,7 @@ def crawl_arguments(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(prog="archiver crawl", add_help=False)
     parser.add_argument("input", nargs="?")
     parser.add_argument("-o", "--output")
+    parser.add_argument("--archived", action="store_true")
     # Scrapy's options that take a value, so that their values are not taken for FILE.
     for flags in (("-s", "--set"), ("-a",), ("-L", "--loglevel"), ("--logfile",)):
         parser.add_argument(*flags, action="append", default=[], dest=flags[-1].lstrip("-"))
@@ -36,6 +38,8 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         result += ["--logfile", value]
     if known.output:
         result += ["-s", f"ARCHIVER_DIR={known.output}"]
+    if known.archived:
+        result += ["-s", "ARCHIVER_ARCHIVED_FALLBACK=True"]
     return result + rest
 
 

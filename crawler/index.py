@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS seeds (
     reason TEXT,
     capture_id INTEGER REFERENCES captures(id),
     final_url TEXT,
-    text_path TEXT
+    text_path TEXT,
+    archived_copy TEXT
 );
 CREATE INDEX IF NOT EXISTS seeds_crawl ON seeds (crawl_id, position);
 CREATE VIEW IF NOT EXISTS failures AS
@@ -120,6 +121,7 @@ class SeedRow:
     capture_id: int | None = None
     final_url: str | None = None
     text_path: str | None = None
+    archived_copy: str | None = None  #: timestamp of the web archive capture used instead
 
 
 class IndexError_(Exception):

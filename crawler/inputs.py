@@ -18,18 +18,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
+from crawler.text.document import parse_date
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import date
 
 #: Longest URL accepted, in characters; longer lines are reported and skipped.
 MAX_URL_LENGTH = 8192
 #: Only the end of a corpus document is read to find its ``Original url:``.
 CORPUS_TAIL_BYTES = 64 * 1024
+#: ... and only its start for its date.
+CORPUS_HEAD_BYTES = 4096
 STDIN = "-"
+DUPLICATE_PREFIX = "duplicate of "
 SUPPORTED_SCHEMES = ("http", "https")
 
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _ASCII_BAD_RE = re.compile(r"[\x00-\x20\x7f]")
+_DOCUMENT_DATE_RE = re.compile(r"\A\n\n(?:# [^\n]*\n\n)?([A-Z][a-z]+ [0-9]{1,2}, [0-9]{4})\n")
 _ORIGINAL_URL_RE = re.compile(r"(?:^|\n)Original url:\n\n<([^\n]*)>\s*\Z")
 
 
@@ -46,6 +53,7 @@ class Seed:
     source: str  #: the file it was read from, or "-"
     line: int  #: 1-based line of the URL in that file
     document: str | None = None  #: corpus document file name, when read from a folder
+    published: date | None = None  #: the corpus document's date, when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +187,7 @@ def read_url_list(stream: BinaryIO, source: str) -> Iterator[Entry]:
             yield Rejected(text, position, source, lineno, reason)
         elif (first := dedup.first(text, lineno)) is not None:
             yield Rejected(
-                text, position, source, lineno, f"duplicate of line {first}", "duplicate"
+                text, position, source, lineno, f"{DUPLICATE_PREFIX}line {first}", "duplicate"
             )
         else:
             yield Seed(text, position, source, lineno)
@@ -194,17 +202,30 @@ def original_url(text: str) -> tuple[str, int] | None:
     return match.group(1).strip(), match.start(1)
 
 
-def _read_tail(path: Path) -> tuple[str, int]:
-    """The last CORPUS_TAIL_BYTES of a file as text, and how many lines come before them."""
+def _read_document(path: Path) -> tuple[date | None, str, int]:
+    """A corpus document's date, its last CORPUS_TAIL_BYTES as text, and the lines before them."""
     lines_before = 0
     tail = b""
     with path.open("rb") as handle:
+        published = document_date(handle.read(CORPUS_HEAD_BYTES).decode("utf-8", "replace"))
+        handle.seek(0)
         while chunk := handle.read(CORPUS_TAIL_BYTES):
             tail += chunk
             if (cut := len(tail) - CORPUS_TAIL_BYTES) > 0:
                 lines_before += tail.count(b"\n", 0, cut)
                 tail = tail[cut:]
-    return tail.decode("utf-8", "replace"), lines_before
+    return published, tail.decode("utf-8", "replace"), lines_before
+
+
+def document_date(head: str) -> date | None:
+    """The date line of a corpus document's start, if it has one."""
+    match = _DOCUMENT_DATE_RE.match(head)
+    if match is None:
+        return None
+    try:
+        return parse_date(match.group(1))
+    except ValueError:
+        return None
 
 
 def read_corpus_dir(folder: Path) -> Iterator[Entry]:
@@ -215,7 +236,7 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
         path = folder / name
         source = str(path)
         try:
-            tail, lines_before = _read_tail(path)
+            published, tail, lines_before = _read_document(path)
         except OSError as exc:
             problem = f"unreadable: {exc.strerror or exc}"
             yield Rejected("", position, source, 0, problem, document=name)
@@ -233,10 +254,10 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
         if reason is not None:
             yield Rejected(url, position, source, line, reason, document=name)
         elif (first := dedup.first(url, position)) is not None:
-            duplicate = f"duplicate of {names[first]}"
+            duplicate = f"{DUPLICATE_PREFIX}{names[first]}"
             yield Rejected(url, position, source, line, duplicate, "duplicate", name)
         else:
-            yield Seed(url, position, source, line, name)
+            yield Seed(url, position, source, line, name, published)
 
 
 def check_input(path: str) -> None:

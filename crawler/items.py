@@ -10,6 +10,16 @@ if TYPE_CHECKING:
     from crawler.inputs import Rejected, Seed
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedCopy:
+    """Where a page came from when its URL was dead: a web archive's capture of it."""
+
+    timestamp: str  #: the capture's 14-digit UTC timestamp
+    replay_url: str
+    failure: str  #: why the URL itself gave nothing
+    failure_capture: Capture | None = None  #: the URL's own error response, if any
+
+
 @dataclass(slots=True)
 class Page:
     """A seed's final response, archived: what the pipelines turn into text."""
@@ -23,6 +33,12 @@ class Page:
     redirects: list[str] = field(default_factory=list)
     text_path: str | None = None  #: the text file written, relative to the archive folder
     text_reason: str | None = None  #: why there is no text, when there is none
+    archived_copy: ArchivedCopy | None = None  #: set when the page is a web archive's copy
+
+    @property
+    def source_url(self) -> str:
+        """The URL the content stands for: the seed's own for an archived copy."""
+        return self.seed.url if self.archived_copy else self.url
 
 
 @dataclass(slots=True)

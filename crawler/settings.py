@@ -19,6 +19,16 @@ ARCHIVER_WARC_GZIP_LEVEL = 6
 ARCHIVER_OPERATOR = ""
 ARCHIVER_COLLECTION = ""
 
+# -- text ----------------------------------------------------------------------
+ARCHIVER_TEXT_ENABLED = True
+ARCHIVER_EXTRACT_WORKERS = 0  # 0: one per CPU core
+ARCHIVER_EXTRACT_TIMEOUT = 30.0
+ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page"
+
+# -- archived copies of dead URLs --------------------------------------------------
+ARCHIVER_ARCHIVED_FALLBACK = False
+ARCHIVER_WAYBACK_URL = "https://web.archive.org"
+
 # -- politeness ----------------------------------------------------------------
 USER_AGENT = f"archiver/{__version__} (web archiving crawler; Scrapy)"
 ROBOTSTXT_OBEY = True
@@ -46,6 +56,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.downloadermiddlewares.guard.ArchiveGuardMiddleware": 1000,
 }
 ITEM_PIPELINES = {
+    "crawler.pipelines.text.TextPipeline": 500,
     "crawler.pipelines.seeds.SeedIndexPipeline": 900,
 }
 

@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.log_request_line(self)
-        route = self.server.routes.get(urlsplit(self.path).path)
+        route = self.server.route(self.path)
         if route is None:
             raw = response("404 Not Found", [("Content-Type", "text/plain")], b"no route\n")
         else:
@@ -134,8 +134,16 @@ class LocalSite(ThreadingHTTPServer):
         return self.base + path
 
     def add(self, path: str, route: Route) -> str:
+        """Serve ``path`` (a path ending in ``*`` serves every path it begins)."""
         self.routes[path] = route
-        return self.url(path)
+        return self.url(path.rstrip("*"))
+
+    def route(self, target: str) -> Route | None:
+        path = urlsplit(target).path
+        if path in self.routes:
+            return self.routes[path]
+        prefixes = [p for p in self.routes if p.endswith("*") and target.startswith(p[:-1])]
+        return self.routes[max(prefixes, key=len)] if prefixes else None
 
     def log_request_line(self, handler: Handler) -> None:
         headers: dict[str, list[str]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+from datetime import date
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +16,7 @@ from crawler.inputs import (
     Seed,
     check_input,
     check_url,
+    document_date,
     read_corpus_dir,
     read_input,
     read_url_list,
@@ -139,6 +141,20 @@ def corpus_document(url: str, title: str = "A title") -> str:
     return f"\n\n# {title}\n\nJanuary 30, 2012\n\nSome text.\n\nOriginal url:\n\n<{url}>"
 
 
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("\n\n# Title\n\nMarch 5, 2020\n\n**Site**\n\nText", date(2020, 3, 5)),
+        ("\n\nMarch 5, 2020\n\nText", date(2020, 3, 5)),
+        ("\n\n# Title\n\n**Site**\n\nMarch 5, 2020\n", None),
+        ("\n\n# Title\n\nFebruary 30, 2020\n\nText", None),
+        ("# Title\n\nMarch 5, 2020\n", None),
+    ],
+)
+def test_document_date(head: str, expected: date | None) -> None:
+    assert document_date(head) == expected
+
+
 def test_corpus_folder(tmp_path: Path) -> None:
     (tmp_path / "001_b.txt").write_text(corpus_document("https://b.example/"), encoding="utf-8")
     (tmp_path / "000_a.txt").write_text(corpus_document("https://a.example/x"), encoding="utf-8")
@@ -147,8 +163,12 @@ def test_corpus_folder(tmp_path: Path) -> None:
     (tmp_path / "004_e.txt").write_text(corpus_document("ftp://e.example/"), encoding="utf-8")
     (tmp_path / "notes.md").write_text("not a document", encoding="utf-8")
     result = list(read_corpus_dir(tmp_path))
-    assert result[0] == Seed("https://a.example/x", 0, str(tmp_path / "000_a.txt"), 11, "000_a.txt")
-    assert result[1] == Seed("https://b.example/", 1, str(tmp_path / "001_b.txt"), 11, "001_b.txt")
+    assert result[0] == Seed(
+        "https://a.example/x", 0, str(tmp_path / "000_a.txt"), 11, "000_a.txt", date(2012, 1, 30)
+    )
+    assert result[1] == Seed(
+        "https://b.example/", 1, str(tmp_path / "001_b.txt"), 11, "001_b.txt", date(2012, 1, 30)
+    )
     assert isinstance(result[2], Rejected)
     assert (result[2].document, result[2].reason) == ("002_c.txt", "no 'Original url:' at its end")
     assert isinstance(result[3], Rejected)
@@ -168,6 +188,7 @@ def test_corpus_seed_document(tmp_path: Path) -> None:
         "https://www.themoscowtimes.com/2012/01/30/russia-says-syria-ready-to-join-talks-a12252"
     )
     assert seed.document == "000_045c58d6f1a17ab2.txt"
+    assert seed.published == date(2012, 1, 30)
 
 
 def test_unreadable_input_is_an_input_error(tmp_path: Path) -> None:

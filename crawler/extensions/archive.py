@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urldefrag
 from weakref import WeakKeyDictionary
 
@@ -34,6 +34,7 @@ from crawler.warc.exchange import Exchange, standard_reason
 from crawler.warc.writer import WarcFileWriter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy import Request, Spider
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from scrapy.http import Headers, Response
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CAPTURE_META = "archiver_capture"
 WRITE_ERROR_REASON = "archiver_write_error"
@@ -175,13 +177,10 @@ class ArchiveExtension:
 
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         request.meta.pop(CAPTURE_META, None)
-        if self.archive is None or self._failed:
-            return
-        try:
-            exchange = self.exchange(response, request)
-            capture = self.archive.add_exchange(exchange)
-        except Exception as exc:
-            self._write_failed(exc, request.url)
+        capture = self._guarded(
+            request.url, lambda a: a.add_exchange(self.exchange(response, request))
+        )
+        if capture is None:
             return
         request.meta[CAPTURE_META] = capture
         self._archived[response] = capture
@@ -220,8 +219,6 @@ class ArchiveExtension:
 
     def record_failure(self, request: Request, error: BaseException) -> Capture | None:
         """Archive a fetch that ended without a response as a ``metadata`` record."""
-        if self.archive is None or self._failed:
-            return None
         started = request.meta.get(STARTED_META) or datetime.now(UTC)
         reason = describe(error)
         fields = {
@@ -230,13 +227,34 @@ class ArchiveExtension:
             "method": request.method,
             "attempt": str(request.meta.get("retry_times", 0) + 1),
         }
-        try:
-            capture = self.archive.add_failure(urldefrag(request.url)[0], started, fields, reason)
-        except Exception as exc:
-            self._write_failed(exc, request.url)
-            return None
-        self.crawler.stats.inc_value("archiver/warc/failures")
+        url = urldefrag(request.url)[0]
+        capture = self._guarded(url, lambda a: a.add_failure(url, started, fields, reason))
+        if capture is not None:
+            self.crawler.stats.inc_value("archiver/warc/failures")
         return capture
+
+    def record_conversion(self, capture: Capture, text: str) -> str | None:
+        """Archive the text extracted from ``capture``; None if it could not be written."""
+        now = datetime.now(UTC)
+        record_id = self._guarded(capture.url, lambda a: a.add_conversion(capture, text, now))
+        if record_id is not None:
+            self.crawler.stats.inc_value("archiver/warc/conversions")
+        return record_id
+
+    def record_link(self, url: str, fields: dict[str, str], *, refers_to: str) -> str | None:
+        """Archive a ``metadata`` record about ``url`` that refers to another record."""
+        now = datetime.now(UTC)
+        return self._guarded(url, lambda a: a.add_metadata(url, now, fields, refers_to=refers_to))
+
+    def _guarded(self, url: str, write: Callable[[Archive], _T]) -> _T | None:
+        """Run a write; on failure stop the crawl and return None."""
+        if self.archive is None or self._failed:
+            return None
+        try:
+            return write(self.archive)
+        except Exception as exc:
+            self._write_failed(exc, url)
+            return None
 
     def _write_failed(self, exc: Exception, url: str) -> None:
         """Stop the crawl: nothing may be reported as fetched without its record."""

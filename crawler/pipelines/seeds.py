@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.extensions.archive import ArchiveExtension
 from crawler.index import SeedRow
 from crawler.inputs import Rejected
-from crawler.items import Page, SeedOutcome
+from crawler.items import ArchivedCopy, Page, SeedOutcome
 
 if TYPE_CHECKING:
     from typing import Self
@@ -37,6 +37,9 @@ class SeedIndexPipeline:
         if archive is None:
             return item
         if isinstance(item, Page):
+            copy = item.archived_copy
+            if copy is not None:
+                self._link_copy(item, copy)
             row = SeedRow(
                 url=item.seed.url,
                 source=item.seed.source,
@@ -47,7 +50,8 @@ class SeedIndexPipeline:
                 capture_id=item.capture.capture_id,
                 final_url=item.url,
                 text_path=item.text_path,
-                reason=item.text_reason,
+                reason=item.text_reason if copy is None else f"{copy.failure} (archived copy used)",
+                archived_copy=copy.timestamp if copy is not None else None,
             )
         elif isinstance(item, SeedOutcome):
             seed = item.seed
@@ -67,3 +71,17 @@ class SeedIndexPipeline:
         archive.index.add_seed(archive.crawl_id, row)
         self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
         return item
+
+    def _link_copy(self, page: Page, copy: ArchivedCopy) -> None:
+        """Say in the archive that the replayed capture stands for the dead URL."""
+        assert self._archive is not None
+        fields = {
+            "archived-copy-of": page.seed.url,
+            "via": copy.replay_url,
+            "wayback-timestamp": copy.timestamp,
+            "original-failure": copy.failure,
+        }
+        if copy.failure_capture is not None:
+            fields["original-failure-record"] = copy.failure_capture.record_id
+        self._archive.record_link(page.seed.url, fields, refers_to=page.capture.record_id)
+        self.crawler.stats.inc_value("archiver/seeds/archived_copies")

@@ -7,6 +7,7 @@ or ``-`` for standard input, work too) or ``archiver crawl FILE``.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ from twisted.internet.threads import deferToThread
 from crawler.extensions.archive import CAPTURE_META, header_pairs
 from crawler.failures import describe, outcome_of
 from crawler.inputs import InputError, Rejected, Seed, check_input, read_input
-from crawler.items import Page, SeedOutcome
+from crawler.items import ArchivedCopy, Page, SeedOutcome
+from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
@@ -26,11 +28,14 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
+    from crawler.archive import Capture
     from crawler.inputs import Entry
 
 logger = logging.getLogger(__name__)
 
 SEED_META = "archiver_seed"
+COPY_META = "archiver_archived_copy"
+FAILURE_META = "archiver_original_failure"
 #: Input entries read per trip to the reading thread.
 INPUT_BATCH = 1000
 
@@ -102,9 +107,10 @@ class UrlsSpider(Spider):
             headers=header_pairs(response.headers),
             body=response.body,
             redirects=list(response.meta.get("redirect_urls", [])),
+            archived_copy=response.meta.get(COPY_META),
         )
 
-    def failed(self, failure: Failure) -> Iterator[SeedOutcome]:
+    def failed(self, failure: Failure) -> Iterator[SeedOutcome | Request]:
         request: Request = failure.request  # type: ignore[attr-defined]
         seed: Seed = request.meta[SEED_META]
         error = failure.value
@@ -113,8 +119,59 @@ class UrlsSpider(Spider):
         if isinstance(error, HttpError):
             capture = error.response.meta.get(CAPTURE_META)
         reason = describe(error)
+        copy: ArchivedCopy | None = request.meta.get(COPY_META)
+        if copy is not None:
+            reason = f"{copy.failure}; its archived copy failed too: {reason}"
+        elif self.settings.getbool("ARCHIVER_ARCHIVED_FALLBACK") and is_dead(error):
+            yield self._find_copy(seed, reason, capture)
+            return
         logger.info("Failed %(url)s: %(reason)s", {"url": seed.url, "reason": reason})
         yield SeedOutcome(seed, outcome_of(error), reason, capture, url=request.url)
+
+    # -- archived copies of dead URLs -------------------------------------
+
+    def _find_copy(self, seed: Seed, reason: str, capture: Capture | None) -> Request:
+        base = self.settings.get("ARCHIVER_WAYBACK_URL")
+        near = seed.published or datetime.now(UTC)
+        logger.info(
+            "%(url)s is dead (%(reason)s): looking for an archived copy",
+            {"url": seed.url, "reason": reason},
+        )
+        return Request(
+            cdx_url(base, seed.url, near),
+            callback=self.copy_found,
+            errback=self.copy_lookup_failed,
+            meta={SEED_META: seed, FAILURE_META: (reason, capture)},
+            dont_filter=True,
+        )
+
+    def copy_found(self, response: Response) -> Iterator[SeedOutcome | Request]:
+        seed: Seed = response.meta[SEED_META]
+        reason, capture = response.meta[FAILURE_META]
+        try:
+            found = closest(parse_cdx(response.body), seed.published or datetime.now(UTC))
+        except ValueError as exc:
+            yield SeedOutcome(seed, "failed", f"{reason}; unreadable archive index: {exc}", capture)
+            return
+        if found is None:
+            yield SeedOutcome(seed, "failed", f"{reason}; no archived copy", capture)
+            return
+        url = replay_url(self.settings.get("ARCHIVER_WAYBACK_URL"), found)
+        copy = ArchivedCopy(found.timestamp, url, reason, capture)
+        yield Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            meta={SEED_META: seed, COPY_META: copy},
+            dont_filter=True,
+        )
+
+    def copy_lookup_failed(self, failure: Failure) -> Iterator[SeedOutcome]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        reason, capture = request.meta[FAILURE_META]
+        assert failure.value is not None
+        problem = f"{reason}; archived copy lookup failed: {describe(failure.value)}"
+        yield SeedOutcome(request.meta[SEED_META], "failed", problem, capture)
 
 
 USAGE = "the urls spider reads -a urls=FILE: a URL list, a corpus folder, or - for standard input"

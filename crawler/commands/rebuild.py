@@ -1,0 +1,83 @@
+"""``archiver rebuild CORPUS_DIR [-o OUT] [--archived]``: rebuild a corpus from its URLs.
+
+Crawls the ``Original url`` of every document of the folder into the archive
+OUT (default: ARCHIVER_DIR), writes the rebuilt documents under their old file
+names in OUT/text, then OUT/report.jsonl and a summary comparing old and new.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.commands import ScrapyCommand
+
+from crawler.extensions.archive import ArchiveExtension
+from crawler.rebuild import REPORT_NAME, build_report, summarize, write_report
+from crawler.spiders.urls import UrlsSpider
+
+if TYPE_CHECKING:
+    import argparse
+
+    from scrapy import Spider
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+
+    def syntax(self) -> str:
+        return "[options] <corpus folder>"
+
+    def short_desc(self) -> str:
+        return "Rebuild a corpus from the Original url of its documents, with a report"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("-o", "--output", metavar="DIR", help="archive folder of the rebuild")
+        parser.add_argument(
+            "--archived",
+            action="store_true",
+            help="fetch dead URLs from a web archive (ARCHIVER_WAYBACK_URL)",
+        )
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        assert self.settings is not None
+        if len(args) != 1:
+            _usage_error("rebuild takes one corpus folder")
+        if not Path(args[0]).is_dir():
+            _usage_error(f"cannot read {args[0]}: not a folder of corpus documents")
+        if opts.output:
+            self.settings.set("ARCHIVER_DIR", opts.output, priority="cmdline")
+        if opts.archived:
+            self.settings.set("ARCHIVER_ARCHIVED_FALLBACK", True, priority="cmdline")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.crawler_process is not None and self.settings is not None
+        corpus = Path(args[0])
+        crawler = self.crawler_process.create_crawler(UrlsSpider)
+        reasons: list[str] = []
+
+        def closed(spider: Spider, reason: str, **kwargs: Any) -> None:
+            reasons.append(reason)
+
+        crawler.signals.connect(closed, signal=signals.spider_closed, weak=False)
+        self.crawler_process.crawl(crawler, urls=str(corpus))
+        self.crawler_process.start()
+        extension = crawler.get_extension(ArchiveExtension)
+        if extension is None or extension.archive is None:
+            self.exitcode = 1
+            return
+        out = extension.root
+        rows = build_report(corpus, out, extension.archive.crawl_id)
+        write_report(rows, out / REPORT_NAME)
+        print(summarize(rows, out))
+        if reasons != ["finished"]:
+            self.exitcode = 1
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

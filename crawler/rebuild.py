@@ -1,0 +1,184 @@
+"""Compare a rebuilt corpus with the one it came from, document by document.
+
+After ``archiver rebuild`` has crawled the ``Original url`` of every document of
+a corpus folder, this module writes ``report.jsonl`` (one row per document, in
+file name order) and the summary printed at the end: what each fetch gave, how
+close the new text is to the old, whether title and date agree, and why the
+documents that were not rebuilt were not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from crawler.index import Index
+from crawler.inputs import DUPLICATE_PREFIX
+from crawler.text.document import Document, DocumentFormatError, parse
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+REPORT_NAME = "report.jsonl"
+#: Documents listed by name in the summary's list of failures; the report has them all.
+SUMMARY_FAILURES = 50
+_WORD_RE = re.compile(r"\w+")
+
+
+@dataclass(slots=True)
+class ReportRow:
+    document: str
+    url: str | None
+    outcome: str  #: "rebuilt", "no text", "failed", "forbidden", "invalid" or "duplicate"
+    reason: str | None = None
+    status: int | None = None
+    final_url: str | None = None
+    archived_copy: str | None = None
+    similarity: float | None = None
+    old_words: int | None = None
+    new_words: int | None = None
+    title_old: str | None = None
+    title_new: str | None = None
+    title_match: bool | None = None
+    date_old: str | None = None
+    date_new: str | None = None
+    date_match: bool | None = None
+
+
+def words(paragraphs: list[str]) -> Counter[str]:
+    return Counter(_WORD_RE.findall(" ".join(paragraphs).casefold()))
+
+
+def similarity(old: list[str], new: list[str]) -> float:
+    """F1 of the two texts' word counts: 1.0 for the same words, 0.0 for none shared."""
+    a, b = words(old), words(new)
+    common = sum((a & b).values())
+    if common == 0:
+        return 1.0 if not a and not b else 0.0
+    precision, recall = common / sum(b.values()), common / sum(a.values())
+    return round(2 * precision * recall / (precision + recall), 4)
+
+
+def same_title(old: str | None, new: str | None) -> bool | None:
+    if old is None or new is None:
+        return None
+    return re.sub(r"\W+", "", old.casefold()) == re.sub(r"\W+", "", new.casefold())
+
+
+def _read(path: Path) -> tuple[Document | None, str | None]:
+    try:
+        return parse(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, DocumentFormatError) as exc:
+        return None, str(exc)
+
+
+def _compare(row: ReportRow, old: Document | None, new: Document) -> None:
+    row.title_new = new.title
+    row.date_new = new.published.isoformat() if new.published else None
+    if old is None:
+        return
+    row.similarity = similarity(old.paragraphs, new.paragraphs)
+    row.old_words = sum(words(old.paragraphs).values())
+    row.new_words = sum(words(new.paragraphs).values())
+    row.title_match = same_title(old.title, new.title)
+    if old.published is not None and new.published is not None:
+        row.date_match = old.published == new.published
+
+
+def _fetch_row(name: str, seed: Any, capture: Any) -> ReportRow:
+    outcome = seed["outcome"] if seed is not None else "failed"
+    row = ReportRow(
+        document=name,
+        url=seed["url"] if seed is not None else None,
+        outcome=outcome,
+        reason=seed["reason"] if seed is not None else "not crawled (the crawl stopped early)",
+        final_url=seed["final_url"] if seed is not None else None,
+        archived_copy=seed["archived_copy"] if seed is not None else None,
+    )
+    if capture is not None:
+        row.status = capture["status"]
+        if outcome == "archived" and capture["text_outcome"] != "written":
+            row.outcome, row.reason = "no text", capture["text_reason"]
+    return row
+
+
+def build_report(corpus: Path, out: Path, crawl_id: int) -> list[ReportRow]:
+    """One row per document of ``corpus``; copies duplicates' rebuilt text under their names."""
+    index = Index(out / "index.sqlite")
+    try:
+        seeds = {
+            row["document"]: row
+            for row in index.query("SELECT * FROM seeds WHERE crawl_id = ?", (crawl_id,))
+        }
+        captures = {
+            row["id"]: row
+            for row in index.query("SELECT * FROM captures WHERE crawl_id = ?", (crawl_id,))
+        }
+    finally:
+        index.close()
+    text_dir = out / "text"
+    rows = []
+    for path in sorted(corpus.glob("*.txt")):
+        seed = seeds.get(path.name)
+        capture = captures.get(seed["capture_id"]) if seed is not None else None
+        row = _fetch_row(path.name, seed, capture)
+        old, problem = _read(path)
+        if old is not None:
+            row.title_old = old.title
+            row.date_old = old.published.isoformat() if old.published else None
+        elif row.outcome in ("archived", "duplicate"):
+            row.reason = f"old document unreadable: {problem}"
+        target = text_dir / path.name
+        if row.outcome == "duplicate" and seed is not None:
+            first = (seed["reason"] or "").removeprefix(DUPLICATE_PREFIX)
+            if (text_dir / first).exists() and first != path.name:
+                shutil.copyfile(text_dir / first, target)
+        if row.outcome in ("archived", "duplicate") and target.exists():
+            new, problem = _read(target)
+            if new is not None:
+                _compare(row, old, new)
+                row.outcome = "rebuilt"
+        rows.append(row)
+    return rows
+
+
+def write_report(rows: list[ReportRow], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+
+
+def summarize(rows: list[ReportRow], out: Path) -> str:
+    """The terminal summary of a rebuild."""
+    rebuilt = [r for r in rows if r.outcome == "rebuilt"]
+    lines = [
+        f"Rebuilt {len(rebuilt)} of {len(rows)} documents into {out / 'text'} "
+        f"(report: {out / REPORT_NAME})"
+    ]
+    scores = [r.similarity for r in rebuilt if r.similarity is not None]
+    if scores:
+        close = sum(s >= 0.9 for s in scores)
+        lines.append(
+            f"  text similarity (word F1): median {statistics.median(scores):.2f}, "
+            f"{close} of {len(scores)} at 0.90 or more"
+        )
+    titles = [r.title_match for r in rebuilt if r.title_match is not None]
+    dates = [r.date_match for r in rebuilt if r.date_match is not None]
+    lines.append(f"  titles agree: {sum(titles)} of {len(titles)} with a title on both sides")
+    lines.append(f"  dates agree: {sum(dates)} of {len(dates)} with a date on both sides")
+    copies = sum(r.archived_copy is not None for r in rebuilt)
+    if copies:
+        lines.append(f"  rebuilt from archived copies: {copies}")
+    missing = [r for r in rows if r.outcome != "rebuilt"]
+    if missing:
+        lines.append(f"Not rebuilt ({len(missing)}):")
+        for row in missing[:SUMMARY_FAILURES]:
+            lines.append(f"  {row.document}  {row.url or '-'}  {row.outcome}: {row.reason}")
+        if len(missing) > SUMMARY_FAILURES:
+            lines.append(f"  ... and {len(missing) - SUMMARY_FAILURES} more in {REPORT_NAME}")
+    return "\n".join(lines)

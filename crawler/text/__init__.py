@@ -1,0 +1,1 @@
+"""The corpus text format: documents, their rendering and parsing, and their files."""

@@ -1,0 +1,22 @@
+"""Extraction functions for tests of the worker pool: they hang or crash on demand.
+
+Loaded by dotted path (ARCHIVER_EXTRACT_FUNCTION) in worker processes, so they
+live in an importable module rather than in a test.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from crawler.extract.page import Extraction, extract_page
+
+
+def misbehaving(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
+    """Hang on URLs that contain "hang", kill the worker on "crash", else extract."""
+    if "hang" in url:
+        time.sleep(600)
+    if "crash" in url:
+        os._exit(3)
+    return extract_page(body, url=url, **kwargs)
