@@ -124,7 +124,7 @@ class SeedRow:
     archived_copy: str | None = None  #: timestamp of the web archive capture used instead
 
 
-class IndexError_(Exception):
+class UnusableIndexError(Exception):
     """The index file cannot be used."""
 
 
@@ -141,14 +141,14 @@ class Index:
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise IndexError_(
+                raise UnusableIndexError(
                     f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION})"
                 )
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.commit()
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"cannot open index {path}: {exc}") from exc
+            raise UnusableIndexError(f"cannot open index {path}: {exc}") from exc
 
     def close(self) -> None:
         self._db.commit()

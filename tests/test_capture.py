@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from crawler.warc.verify import render_report, verify_paths
 from tests.conftest import index_rows, run_crawl, write_urls
 from tests.server import BINARY, CHUNKED_HTML, GZIP_HTML, LocalSite
 from tests.warc_reading import Record, read_archive, sha1_digest
@@ -135,3 +136,7 @@ async def test_every_exchange_is_archived_faithfully(
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+    verified = verify_paths([archive_dir / "warc"])
+    assert verified.ok and verified.warning_count == 0, render_report(verified)
+    assert verified.records == len(records)

@@ -159,3 +159,20 @@ def test_a_record_that_cannot_be_written_stops_the_crawl(site: LocalSite, tmp_pa
     assert archived <= captured
     rows = index_rows(archive, "SELECT url, record_id FROM captures")
     assert {r["record_id"] for r in rows} <= {r.id for r in records}
+    verified = archiver("verify", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout
+
+
+def test_an_archive_that_cannot_be_opened_stops_the_crawl(site: LocalSite, tmp_path: Path) -> None:
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    (tmp_path / "not-a-folder").write_text("a file")
+    result = archiver("crawl", str(urls), "-o", "not-a-folder", *FAST, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Cannot open the archive in not-a-folder" in result.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    result = archiver("crawl", str(urls), "-o", "broken", *FAST, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot open index broken/index.sqlite: file is not a database" in result.stderr
+    assert not (broken / "warc").exists()

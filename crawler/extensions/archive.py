@@ -29,7 +29,7 @@ from crawler import __version__
 from crawler.archive import Archive, Capture
 from crawler.failures import describe
 from crawler.handlers.http11 import REASON_META, STARTED_META
-from crawler.index import Index
+from crawler.index import Index, UnusableIndexError
 from crawler.warc.exchange import Exchange, standard_reason
 from crawler.warc.writer import WarcFileWriter
 
@@ -46,6 +46,7 @@ _T = TypeVar("_T")
 
 CAPTURE_META = "archiver_capture"
 WRITE_ERROR_REASON = "archiver_write_error"
+OPEN_ERROR_REASON = "archiver_open_error"
 #: How often pending index rows are committed, in seconds.
 INDEX_COMMIT_INTERVAL = 1.0
 
@@ -112,14 +113,23 @@ class ArchiveExtension:
         recorded.update(
             {name: value for name, value in settings.items() if name.startswith("ARCHIVER_")}
         )
-        self.index = Index(self.root / "index.sqlite")
-        started = datetime.now(UTC)
-        crawl_id = self.index.start_crawl(
-            started_at=started.isoformat(),
-            spider=spider.name,
-            input=getattr(spider, "input_path", None),
-            settings=recorded,
-        )
+        try:
+            self.index = Index(self.root / "index.sqlite")
+            crawl_id = self.index.start_crawl(
+                started_at=datetime.now(UTC).isoformat(),
+                spider=spider.name,
+                input=getattr(spider, "input_path", None),
+                settings=recorded,
+            )
+        except (OSError, UnusableIndexError) as exc:
+            # Nothing may be fetched without an archive to put it in.
+            logger.error(
+                "Cannot open the archive in %(root)s: %(error)s", {"root": self.root, "error": exc}
+            )
+            self._failed = True
+            assert self.crawler.engine is not None
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason=OPEN_ERROR_REASON))
+            return
         writer = WarcFileWriter(
             self.root / "warc",
             info=self._warcinfo(crawl_id, spider),

@@ -132,7 +132,6 @@ class TextPipeline:
         self._archive = self.crawler.get_extension(ArchiveExtension)
         if self._archive is None:
             raise RuntimeError("TextPipeline needs ArchiveExtension in EXTENSIONS")
-        self.text_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ExtractionPool(self.function, workers=self.workers, timeout=self.timeout)
         logger.info(
             "Extracting text with %(workers)d worker(s) into %(dir)s",
@@ -197,6 +196,7 @@ class TextPipeline:
             return
         name = page.seed.document or file_name(page.seed.position, page.seed.url)
         try:
+            self.text_dir.mkdir(parents=True, exist_ok=True)
             write_document(self.text_dir, name, text)
         except OSError as exc:
             logger.warning("Could not write %s", self.text_dir / name, exc_info=True)
