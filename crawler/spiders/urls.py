@@ -174,7 +174,10 @@ class UrlsSpider(Spider):
         yield SeedOutcome(request.meta[SEED_META], "failed", problem, capture)
 
 
-USAGE = "the urls spider reads -a urls=FILE: a URL list, a corpus folder, or - for standard input"
+USAGE = (
+    "no input: give a URL list, a corpus folder or - for standard input "
+    "(archiver crawl FILE, or scrapy crawl urls -a urls=FILE)"
+)
 
 
 def _take(entries: Iterator[Entry]) -> list[Entry]:
