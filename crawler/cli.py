@@ -21,6 +21,7 @@ def crawl_arguments(argv: list[str]) -> list[str]:
     parser.add_argument("input", nargs="?")
     parser.add_argument("-o", "--output")
     parser.add_argument("--archived", action="store_true")
+    parser.add_argument("--resume", action="store_true")
     # Scrapy's options that take a value, so that their values are not taken for FILE.
     for flags in (("-s", "--set"), ("-a",), ("-L", "--loglevel"), ("--logfile",)):
         parser.add_argument(*flags, action="append", default=[], dest=flags[-1].lstrip("-"))
@@ -40,6 +41,8 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         result += ["-s", f"ARCHIVER_DIR={known.output}"]
     if known.archived:
         result += ["-s", "ARCHIVER_ARCHIVED_FALLBACK=True"]
+    if known.resume:
+        result += ["-s", "ARCHIVER_RESUME=True"]
     return result + rest
 
 

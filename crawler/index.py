@@ -217,6 +217,24 @@ class Index:
             (crawl_id, *values.values()),
         )
 
+    def earlier_crawls(self, spider: str, input: str, before: int) -> list[tuple[int, str | None]]:
+        """(id, finish reason) of the crawls of ``input`` before crawl ``before``, newest first."""
+        rows = self._db.execute(
+            "SELECT id, finish_reason FROM crawls WHERE spider = ? AND input = ? AND id < ? "
+            "ORDER BY id DESC",
+            (spider, input, before),
+        )
+        return [(crawl_id, reason) for crawl_id, reason in rows]
+
+    def seed_positions(self, crawl_ids: list[int]) -> set[int]:
+        """Positions of the input entries that have an outcome in these crawls."""
+        marks = ", ".join("?" * len(crawl_ids))
+        rows = self._db.execute(
+            f"SELECT DISTINCT position FROM seeds WHERE crawl_id IN ({marks})",
+            crawl_ids,
+        )
+        return {position for (position,) in rows if position is not None}
+
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[sqlite3.Row]:
         """Run a read-only query (for reports, tests and tools)."""
         yield from self._db.execute(sql, params)

@@ -25,7 +25,11 @@ ARCHIVER_EXTRACT_WORKERS = 0  # 0: one per CPU core
 ARCHIVER_EXTRACT_TIMEOUT = 30.0
 ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page"
 
-# -- archived copies of dead URLs --------------------------------------------------
+# -- resuming ------------------------------------------------------------------
+# Skip the input entries that interrupted crawls of the same input already did.
+ARCHIVER_RESUME = False
+
+# -- archived copies of dead URLs ---------------------------------------------
 ARCHIVER_ARCHIVED_FALLBACK = False
 ARCHIVER_WAYBACK_URL = "https://web.archive.org"
 

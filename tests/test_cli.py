@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import index_rows, write_urls
-from tests.server import LocalSite, response
+from tests.server import LocalSite, response, slow
 from tests.warc_reading import read_archive
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,3 +176,39 @@ def test_an_archive_that_cannot_be_opened_stops_the_crawl(site: LocalSite, tmp_p
     assert result.returncode == 1
     assert "cannot open index broken/index.sqlite: file is not a database" in result.stderr
     assert not (broken / "warc").exists()
+
+
+def test_an_interrupted_crawl_resumes_where_it_stopped(site: LocalSite, tmp_path: Path) -> None:
+    # Slow pages, so that the first crawl stops with most of them still to fetch.
+    slow_page = response("200 OK", [("Content-Type", "text/html")], b"<p>resumed</p>")
+    site.add("/slow-page", slow(0.2, slow_page))
+    pages = [site.url(f"/slow-page?resume={i}") for i in range(12)]
+    urls = write_urls(tmp_path / "urls.txt", *pages[:6], "bad-line", *pages[6:])
+    one_at_a_time = [*FAST, "-s", "CONCURRENT_REQUESTS=1"]
+    first = archiver(
+        "crawl", "urls.txt", *one_at_a_time, "-s", "CLOSESPIDER_ITEMCOUNT=4", cwd=tmp_path
+    )
+    assert first.returncode == 1, first.stderr  # stopped before its end
+    second = archiver("crawl", "urls.txt", "--resume", *one_at_a_time, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    archive = tmp_path / "archives"
+    crawls = index_rows(archive, "SELECT id, finish_reason, input FROM crawls ORDER BY id")
+    assert [c["finish_reason"] for c in crawls] == ["closespider_itemcount", "finished"]
+    assert crawls[0]["input"] == str(urls)
+    seeds = index_rows(archive, "SELECT crawl_id, position, outcome FROM seeds")
+    first_positions = {s["position"] for s in seeds if s["crawl_id"] == crawls[0]["id"]}
+    second_positions = {s["position"] for s in seeds if s["crawl_id"] == crawls[1]["id"]}
+    assert first_positions and second_positions
+    assert not first_positions & second_positions
+    assert first_positions | second_positions == set(range(13))
+    assert "Resuming" in second.stderr
+    third = archiver("crawl", "urls.txt", "--resume", *one_at_a_time, cwd=tmp_path)
+    assert third.returncode == 0
+    assert "Nothing to resume" in third.stderr
+    (count,) = index_rows(archive, "SELECT COUNT(*) AS n FROM seeds")
+    assert count["n"] == 13
+    stdin = archiver("crawl", "-", "--resume", cwd=tmp_path, stdin="")
+    assert stdin.returncode == 2
+    assert (
+        stdin.stderr == "error: cannot resume a crawl of standard input: give the list as a file\n"
+    )

@@ -37,7 +37,7 @@ class Command(ScrapyCrawlCommand):
         if check is None:
             return
         try:
-            check(opts.spargs)
+            check(opts.spargs, self.settings)
         except InputError as exc:
             # Before the crawler process exists, so before Scrapy logs anything.
             print(f"error: {exc}", file=sys.stderr)

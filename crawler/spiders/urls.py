@@ -7,8 +7,9 @@ or ``-`` for standard input, work too) or ``archiver crawl FILE``.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
@@ -16,9 +17,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from crawler.extensions.archive import CAPTURE_META, header_pairs
+from crawler.extensions.archive import CAPTURE_META, ArchiveExtension, header_pairs
 from crawler.failures import describe, outcome_of
-from crawler.inputs import InputError, Rejected, Seed, check_input, read_input
+from crawler.inputs import STDIN, InputError, Rejected, Seed, check_input, read_input
 from crawler.items import ArchivedCopy, Page, SeedOutcome
 from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
 
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
     from crawler.archive import Capture
@@ -47,22 +49,54 @@ class UrlsSpider(Spider):
         super().__init__(**kwargs)
         if not urls:
             raise InputError(USAGE)
-        self.input_path = urls
+        # Absolute, so that a resumed crawl finds the crawls of the same input.
+        self.input_path = urls if urls == STDIN else os.path.abspath(urls)
 
     @classmethod
-    def check_arguments(cls, arguments: Mapping[str, str]) -> None:
+    def check_arguments(cls, arguments: Mapping[str, str], settings: BaseSettings) -> None:
         """Raise InputError, before the crawl starts, if the input cannot be read."""
         path = arguments.get("urls")
         if not path:
             raise InputError(USAGE)
+        if path == STDIN and settings.getbool("ARCHIVER_RESUME"):
+            raise InputError("cannot resume a crawl of standard input: give the list as a file")
         check_input(path)
 
     async def start(self) -> AsyncIterator[Any]:
+        done = self._done_before() if self.settings.getbool("ARCHIVER_RESUME") else set()
+        if done is None:
+            return
         entries = read_input(self.input_path)
         # Reading happens in a thread: standard input may block, files may be slow.
         while batch := await maybe_deferred_to_future(deferToThread(_take, entries)):
             for entry in batch:
-                yield self._start_item(entry)
+                if entry.position not in done:
+                    yield self._start_item(entry)
+
+    def _done_before(self) -> set[int] | None:
+        """Entries that the interrupted crawls of this input saw through; None for all of them.
+
+        The crawls that count are those since the last one of the same input that
+        reached its end; if the latest crawl reached its end, there is nothing to resume.
+        """
+        archive = self.crawler.get_extension(ArchiveExtension)
+        if archive is None or archive.archive is None:
+            return set()
+        index, crawl_id = archive.archive.index, archive.archive.crawl_id
+        earlier = index.earlier_crawls(self.name, self.input_path, crawl_id)
+        if earlier and earlier[0][1] == "finished":
+            logger.info(
+                "Nothing to resume: crawl %d of %s reached its end", earlier[0][0], self.input_path
+            )
+            return None
+        unfinished = list(takewhile(lambda crawl: crawl[1] != "finished", earlier))
+        ids = [crawl for crawl, _ in unfinished]
+        done = index.seed_positions(ids) if ids else set()
+        logger.info(
+            "Resuming %(input)s: %(done)d entries done in crawls %(crawls)s",
+            {"input": self.input_path, "done": len(done), "crawls": ids or "none"},
+        )
+        return done
 
     def _start_item(self, entry: Entry) -> Request | SeedOutcome:
         stats = self.crawler.stats
