@@ -1,43 +1,19 @@
-"""Metadata touch-ups on top of trafilatura: titles without site names, dates, language."""
+"""Metadata that trafilatura leaves as text or does not read: dates as dates, the language."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from lxml import html as lxml_html
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
-#: Separators that join a headline and a site name in ``<title>``.
-_SEPARATORS = ("|", "–", "—", "-", "·", "•", ":", "::", "»", "/")
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
-# lxml refuses text that still declares its encoding.
-_XML_DECLARATION_RE = re.compile(r"^\s*<\?xml[^>]*>")
-#: Only the start of a page is read for its declared language.
-LANGUAGE_SCAN_CHARS = 64 * 1024
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\W+", "", text.casefold())
-
-
-def clean_title(title: str | None, site_name: str | None) -> str | None:
-    """``title`` without a leading or trailing site name (``Headline | Site``)."""
-    if not title or not site_name:
-        return title
-    site = _squash(site_name)
-    if not site:
-        return title
-    for separator in _SEPARATORS:
-        spaced = f" {separator} "
-        if spaced not in title:
-            continue
-        head, _, tail = title.rpartition(spaced)
-        if _squash(tail) == site and head.strip():
-            return head.strip()
-        first, _, rest = title.partition(spaced)
-        if _squash(first) == site and rest.strip():
-            return rest.strip()
-    return title
+_CONTENT_LANGUAGE = (
+    "//meta[translate(@http-equiv,'CONTENTLANGUAGE','contentlanguage')='content-language']/@content"
+)
 
 
 def parse_date(value: str | None) -> date | None:
@@ -50,24 +26,29 @@ def parse_date(value: str | None) -> date | None:
         return None
 
 
-def page_language(html: str) -> str | None:
-    """The language the page declares: ``<html lang>``, then Content-Language, then og:locale."""
-    head = _XML_DECLARATION_RE.sub("", html[:LANGUAGE_SCAN_CHARS], count=1)
-    try:
-        root = lxml_html.fromstring(head)
-    except Exception:  # lxml refuses empty or odd documents
+def declared_site_name(name: str | None, url: str) -> str | None:
+    """``name`` unless it is only the URL's host, which trafilatura falls back to.
+
+    The corpus wants the publication's name as the page gives it; a host name
+    is something the page did not say.
+    """
+    if not name:
         return None
+    host = (urlsplit(url).netloc or "").casefold()
+    bare = re.sub(r"^(?:www|w[0-9]+)\.", "", host)
+    return None if name.strip().casefold() in {host, bare} else name
+
+
+def page_language(root: HtmlElement) -> str | None:
+    """The language the page declares: ``<html lang>``, then Content-Language, then og:locale."""
     candidates = [
         root.get("lang"),
         root.get("{http://www.w3.org/XML/1998/namespace}lang"),
-        *root.xpath(
-            "//meta[translate(@http-equiv,'CONTENTLANGUAGE','contentlanguage')"
-            "='content-language']/@content"
-        ),
+        *root.xpath(_CONTENT_LANGUAGE),
         *root.xpath("//meta[@property='og:locale']/@content"),
     ]
     for candidate in candidates:
-        if not candidate:
+        if not isinstance(candidate, str) or not candidate:
             continue
         tag = candidate.split(",")[0].strip().replace("_", "-")
         if _LANG_RE.match(tag):

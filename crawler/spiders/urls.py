@@ -49,7 +49,8 @@ class UrlsSpider(Spider):
         super().__init__(**kwargs)
         if not urls:
             raise InputError(USAGE)
-        # Absolute, so that a resumed crawl finds the crawls of the same input.
+        self.input = urls  #: as given: the log and the index name entries by it
+        # The input's identity in the index, so that --resume finds its earlier crawls.
         self.input_path = urls if urls == STDIN else os.path.abspath(urls)
 
     @classmethod
@@ -66,7 +67,7 @@ class UrlsSpider(Spider):
         done = self._done_before() if self.settings.getbool("ARCHIVER_RESUME") else set()
         if done is None:
             return
-        entries = read_input(self.input_path)
+        entries = read_input(self.input)
         # Reading happens in a thread: standard input may block, files may be slow.
         while batch := await maybe_deferred_to_future(deferToThread(_take, entries)):
             for entry in batch:
