@@ -45,6 +45,14 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 60
 RETRY_TIMES = 2
 
+# Bodies are archived as they come: ask only for the encodings that warcio and the
+# usual replay tools can read (not brotli or zstd, which Scrapy would otherwise offer).
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+    "Accept-Encoding": "gzip, deflate",
+}
+
 # -- components ----------------------------------------------------------------
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.http11.ArchivingHTTP11DownloadHandler",

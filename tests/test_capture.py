@@ -11,7 +11,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 
 from crawler.warc.verify import render_report, verify_paths
 from tests.conftest import index_rows, run_crawl, write_urls
-from tests.server import BINARY, CHUNKED_HTML, GZIP_HTML, LocalSite
+from tests.server import BINARY, CHUNKED_HTML, GZIP_HTML, LocalSite, chunked
 from tests.warc_reading import Record, read_archive, sha1_digest
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ async def test_every_exchange_is_archived_faithfully(
     assert request.first_line == "GET /query?a=1&b=two%20words HTTP/1.1"
     host = site.base.removeprefix("http://")
     assert request.http_headers("Host") == [host]
+    assert request.http_headers("Accept-Encoding") == ["gzip, deflate"]
 
     assert only_response(records, site.url("/binary")).payload == BINARY
     assert responses(records, site.url("/private/secret")) == []
@@ -140,3 +141,42 @@ async def test_every_exchange_is_archived_faithfully(
     verified = verify_paths([archive_dir / "warc"])
     assert verified.ok and verified.warning_count == 0, render_report(verified)
     assert verified.records == len(records)
+
+
+ODD_HEAD = (
+    b"HTTP/1.1 200 Fine Thanks\r\n"
+    b"set-cookie: a=1\r\n"
+    b"X-Mid:   spaced  \r\n"
+    b"Set-Cookie: b=2\r\n"
+    b"X-Folded: first\r\n"
+    b"  second\r\n"
+    b"content-type: text/html\r\n"
+    b"Connection: keep-alive\r\n"
+    b"Keep-Alive: timeout=5\r\n"
+)
+
+
+@deferred_f_from_coro_f
+async def test_response_head_is_stored_as_received(
+    site: LocalSite, tmp_path: Path, archive_dir: Path
+) -> None:
+    body = b"<p>as received</p>"
+    sized = site.add(
+        "/head/sized", lambda h: ODD_HEAD + b"Content-Length:   %d  \r\n\r\n" % len(body) + body
+    )
+    chunked_url = site.add(
+        "/head/chunked",
+        lambda h: (
+            ODD_HEAD + b"Transfer-Encoding: chunked\r\nX-After: kept\r\n\r\n" + chunked(body, 5)
+        ),
+    )
+    await run_crawl(archive_dir, write_urls(tmp_path / "urls.txt", sized, chunked_url))
+    records = read_archive(archive_dir)
+    stored = only_response(records, sized)
+    assert stored.http_block == ODD_HEAD + b"Content-Length:   %d  \r\n\r\n" % len(body)
+    assert stored.payload == body
+    stored = only_response(records, chunked_url)
+    assert stored.http_block == ODD_HEAD + b"X-After: kept\r\n\r\n"
+    assert stored.payload == body
+    verified = verify_paths([archive_dir / "warc"])
+    assert verified.ok, render_report(verified)

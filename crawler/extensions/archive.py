@@ -28,7 +28,7 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler import __version__
 from crawler.archive import Archive, Capture
 from crawler.failures import describe
-from crawler.handlers.http11 import REASON_META, STARTED_META
+from crawler.handlers.http11 import HEAD_META, REASON_META, STARTED_META
 from crawler.index import Index, UnusableIndexError
 from crawler.warc.exchange import Exchange, standard_reason
 from crawler.warc.writer import WarcFileWriter
@@ -221,6 +221,7 @@ class ArchiveExtension:
             started=started,
             ip_address=str(response.ip_address) if response.ip_address else None,
             truncated="disconnect" if "dataloss" in response.flags else None,
+            raw_head=request.meta.get(HEAD_META),
         )
 
     def capture_of(self, response: Response) -> Capture | None:

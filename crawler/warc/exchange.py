@@ -7,7 +7,7 @@ from end to end so that nothing is re-encoded on the way into the archive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -39,7 +39,9 @@ class Exchange:
     started: datetime  #: when the request was sent (UTC)
     ip_address: str | None = None
     truncated: str | None = None  #: WARC-Truncated reason, if the body is cut off
-    extra: dict[str, str] = field(default_factory=dict)
+    #: The status line and header lines exactly as received, each with its line end,
+    #: and the empty line; None when the download handler could not keep them.
+    raw_head: bytes | None = None
 
 
 def request_target(url: str) -> bytes:
@@ -79,7 +81,13 @@ def request_block(exchange: Exchange) -> bytes:
 
 
 def response_block(exchange: Exchange) -> bytes:
-    """The HTTP response status line and headers, minus the framing undone."""
+    """The HTTP response status line and headers, minus the framing undone.
+
+    From the raw head when there is one: the bytes as received, less the
+    ``Transfer-Encoding`` lines. Otherwise rebuilt from the parsed headers.
+    """
+    if exchange.raw_head is not None:
+        return without_headers(exchange.raw_head, DROPPED_RESPONSE_HEADERS)
     # RFC 9112: the space before the reason phrase is there even when the phrase is empty.
     lines = [
         b"%s %d %s\r\n" % (exchange.protocol.encode("ascii"), exchange.status, exchange.reason)
@@ -91,6 +99,22 @@ def response_block(exchange: Exchange) -> bytes:
     )
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+def without_headers(head: bytes, names: frozenset[bytes]) -> bytes:
+    """A raw head without the header lines named (and their continuation lines)."""
+    kept = []
+    dropping = False
+    for index, line in enumerate(head.splitlines(keepends=True)):
+        if index and line[:1] in (b" ", b"\t") and line.strip():
+            if not dropping:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower() if index and b":" in line else None
+        dropping = name in names
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept)
 
 
 def standard_reason(status: int) -> bytes:

@@ -126,7 +126,6 @@ def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -
             ("WARC-IP-Address", exchange.ip_address or ""),
             ("WARC-Concurrent-To", concurrent_to),
             ("WARC-Truncated", exchange.truncated or ""),
-            *exchange.extra.items(),
         ],
         content_type=HTTP_RESPONSE_TYPE,
         payload=exchange.body,
