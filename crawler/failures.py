@@ -13,6 +13,7 @@ from scrapy.exceptions import (
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler.meta import REASON_META
 from crawler.warc.exchange import standard_reason
 
 ROBOTS_MESSAGE = "Forbidden by robots.txt"
@@ -38,7 +39,7 @@ def describe(error: BaseException) -> str:
     """One line that says what went wrong, e.g. ``HTTP 404 Not Found``."""
     if isinstance(error, HttpError):
         response = error.response
-        reason = response.meta.get("archiver_reason") or standard_reason(response.status)
+        reason = response.meta.get(REASON_META) or standard_reason(response.status)
         return f"HTTP {response.status} {reason.decode('latin-1')}".rstrip()
     detail = " ".join(str(error).split())
     for kind, text in _KINDS:

@@ -188,7 +188,7 @@ class Index:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def set_text_outcome(self, capture_id: int, **fields: Any) -> None:
+    def set_text_outcome(self, capture_id: int, **fields: Any) -> int:
         """Record what text extraction gave for a capture (``text_*``, title, ...)."""
         allowed = {
             "text_outcome",
@@ -203,19 +203,21 @@ class Index:
         if unknown:
             raise ValueError(f"not text outcome columns: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        self._db.execute(
+        return self._db.execute(
             f"UPDATE captures SET {assignments} WHERE id = ?",
             (*fields.values(), capture_id),
-        )
+        ).rowcount
 
-    def add_seed(self, crawl_id: int, row: SeedRow) -> None:
+    def add_seed(self, crawl_id: int, row: SeedRow) -> int:
         values = asdict(row)
         columns = ", ".join(["crawl_id", *values])
         marks = ", ".join("?" * (len(values) + 1))
-        self._db.execute(
+        cursor = self._db.execute(
             f"INSERT INTO seeds ({columns}) VALUES ({marks})",
             (crawl_id, *values.values()),
         )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def earlier_crawls(self, spider: str, input: str, before: int) -> list[tuple[int, str | None]]:
         """(id, finish reason) of the crawls of ``input`` before crawl ``before``, newest first."""
@@ -225,6 +227,19 @@ class Index:
             (spider, input, before),
         )
         return [(crawl_id, reason) for crawl_id, reason in rows]
+
+    def resumable_done(self, spider: str, input: str, *, before: int) -> set[int] | None:
+        """Entries of ``input`` done by the crawls since its last complete one; None: all.
+
+        A crawl is complete when it reached its end (finish reason "finished");
+        when the latest crawl of the input is complete, there is nothing to resume.
+        """
+        done: set[int] = set()
+        for index, (crawl_id, reason) in enumerate(self.earlier_crawls(spider, input, before)):
+            if reason == "finished":
+                return None if index == 0 else done
+            done |= self.seed_positions([crawl_id])
+        return done
 
     def seed_positions(self, crawl_ids: list[int]) -> set[int]:
         """Positions of the input entries that have an outcome in these crawls."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import sys
+import threading
 import unicodedata
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
@@ -111,7 +114,7 @@ def check_url(url: str) -> str | None:
     return None
 
 
-def url_key(url: str) -> bytes:
+def dedup_key(url: str) -> bytes:
     """A short digest that identifies duplicates: same URL, minus the fragment.
 
     Scheme and host are case-insensitive; everything else is compared as given,
@@ -155,7 +158,7 @@ class _Dedup:
 
     def first(self, url: str, where: int) -> int | None:
         """Where ``url`` was seen before, or None (and remember ``where``)."""
-        key = int.from_bytes(url_key(url))
+        key = int.from_bytes(dedup_key(url))
         seen = self._seen.get(key)
         if seen is None:
             self._seen[key] = where
@@ -291,3 +294,39 @@ def read_input(path: str) -> Iterator[Entry]:
         return
     with target.open("rb") as handle:
         yield from read_url_list(handle, path)
+
+
+class BatchReader:
+    """Reads entries in a thread of its own and hands them over in batches.
+
+    The thread is a daemon: standard input left open by another program must
+    not keep the crawl from stopping. ``next_batch`` never waits longer than
+    its timeout, so whoever calls it can give up at any time.
+    """
+
+    def __init__(self, entries: Iterator[Entry], batch: int = 1000, ahead: int = 2) -> None:
+        self._queue: queue.Queue[list[Entry] | BaseException | None] = queue.Queue(ahead)
+        self._batch = batch
+        self._thread = threading.Thread(
+            target=self._run, args=(entries,), name="archiver-input", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, entries: Iterator[Entry]) -> None:
+        try:
+            while batch := list(islice(entries, self._batch)):
+                self._queue.put(batch)
+        except BaseException as exc:  # handed over to the reader, re-raised there
+            self._queue.put(exc)
+            return
+        self._queue.put(None)
+
+    def next_batch(self, timeout: float) -> list[Entry] | None:
+        """The next entries ([] if none came within ``timeout`` s), or None at the end."""
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        return item

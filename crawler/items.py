@@ -48,5 +48,6 @@ class SeedOutcome:
     seed: Seed | Rejected
     outcome: str  #: "failed", "forbidden", "invalid" or "duplicate"
     reason: str
-    capture: Capture | None = None  #: the error response, when there was one
+    capture: Capture | None = None  #: the response archived for it, when there was one
     url: str | None = None  #: the last URL tried, after redirects
+    http_status: int | None = None  #: set when the failure is an HTTP error status

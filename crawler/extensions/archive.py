@@ -14,7 +14,7 @@ import logging
 import platform
 import socket
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,10 +27,10 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import __version__
 from crawler.archive import Archive, Capture
+from crawler.extensions.exchange import exchange_of, started_at
 from crawler.failures import describe
-from crawler.handlers.http11 import HEAD_META, REASON_META, STARTED_META
-from crawler.index import Index, UnusableIndexError
-from crawler.warc.exchange import Exchange, standard_reason
+from crawler.index import Index, SeedRow, UnusableIndexError
+from crawler.meta import CAPTURE_META
 from crawler.warc.writer import WarcFileWriter
 
 if TYPE_CHECKING:
@@ -39,12 +39,12 @@ if TYPE_CHECKING:
 
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
-    from scrapy.http import Headers, Response
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-CAPTURE_META = "archiver_capture"
 WRITE_ERROR_REASON = "archiver_write_error"
 OPEN_ERROR_REASON = "archiver_open_error"
 #: How often pending index rows are committed, in seconds.
@@ -71,9 +71,9 @@ RECORDED_SETTINGS = (
 )
 
 
-def header_pairs(headers: Headers) -> list[tuple[bytes, bytes]]:
-    """Every (name, value) of Scrapy headers, repeated headers included."""
-    return [(bytes(name), bytes(value)) for name, values in headers.items() for value in values]
+def archive_root(settings: BaseSettings) -> Path:
+    """The archive folder (ARCHIVER_DIR)."""
+    return Path(settings.get("ARCHIVER_DIR") or "archives")
 
 
 class ArchiveExtension:
@@ -82,7 +82,7 @@ class ArchiveExtension:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.root = Path(settings.get("ARCHIVER_DIR") or "archives")
+        self.root = archive_root(settings)
         self.max_size = settings.getint("ARCHIVER_WARC_MAX_SIZE")
         self.prefix = settings.get("ARCHIVER_WARC_PREFIX")
         self.gzip_level = settings.getint("ARCHIVER_WARC_GZIP_LEVEL")
@@ -104,6 +104,11 @@ class ArchiveExtension:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the archive stopped taking records (a write failed, or it never opened)."""
+        return self._failed
 
     # -- life cycle ---------------------------------------------------------
 
@@ -138,7 +143,7 @@ class ArchiveExtension:
             gzip_level=self.gzip_level,
         )
         self.archive = Archive(writer, self.index, crawl_id)
-        self._commit_task = create_looping_call(self.index.commit)
+        self._commit_task = create_looping_call(self._commit)
         self._commit_task.start(INDEX_COMMIT_INTERVAL, now=False)
         logger.info(
             "Archiving crawl %(crawl)d into %(root)s", {"crawl": crawl_id, "root": self.root}
@@ -154,14 +159,17 @@ class ArchiveExtension:
         except OSError:
             logger.error("Could not close the WARC file", exc_info=True)
             self.crawler.stats.inc_value("archiver/warc/close_errors")
-        stats = self.crawler.stats.get_stats()
-        self.index.finish_crawl(
-            self.archive.crawl_id,
-            finished_at=datetime.now(UTC).isoformat(),
-            reason=reason,
-            stats=stats,
-        )
-        self.index.close()
+        try:
+            self.index.finish_crawl(
+                self.archive.crawl_id,
+                finished_at=datetime.now(UTC).isoformat(),
+                reason=reason,
+                stats=self.crawler.stats.get_stats(),
+            )
+        except Exception:
+            logger.error("Could not record the end of the crawl in the index", exc_info=True)
+        finally:
+            self.index.close()
 
     def _warcinfo(self, crawl_id: int, spider: Spider) -> dict[str, str]:
         settings = self.crawler.settings
@@ -188,7 +196,7 @@ class ArchiveExtension:
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         request.meta.pop(CAPTURE_META, None)
         capture = self._guarded(
-            request.url, lambda a: a.add_exchange(self.exchange(response, request))
+            request.url, lambda a: a.add_exchange(exchange_of(response, request))
         )
         if capture is None:
             return
@@ -199,38 +207,13 @@ class ArchiveExtension:
             "Archived %(url)s (%(status)d)", {"url": request.url, "status": response.status}
         )
 
-    def exchange(self, response: Response, request: Request) -> Exchange:
-        reason = request.meta.get(REASON_META)
-        if reason is None:
-            self.crawler.stats.inc_value("archiver/warc/reason_phrase_guessed")
-            reason = standard_reason(response.status)
-        started = request.meta.get(STARTED_META)
-        if started is None:
-            latency = request.meta.get("download_latency") or 0.0
-            started = datetime.now(UTC) - timedelta(seconds=latency)
-        return Exchange(
-            url=urldefrag(request.url)[0],
-            method=request.method,
-            request_headers=header_pairs(request.headers),
-            request_body=request.body,
-            protocol=response.protocol or "HTTP/1.1",
-            status=response.status,
-            reason=reason,
-            response_headers=header_pairs(response.headers),
-            body=response.body,
-            started=started,
-            ip_address=str(response.ip_address) if response.ip_address else None,
-            truncated="disconnect" if "dataloss" in response.flags else None,
-            raw_head=request.meta.get(HEAD_META),
-        )
-
     def capture_of(self, response: Response) -> Capture | None:
         """The capture of ``response`` if it was archived when it was downloaded."""
         return self._archived.get(response)
 
     def record_failure(self, request: Request, error: BaseException) -> Capture | None:
         """Archive a fetch that ended without a response as a ``metadata`` record."""
-        started = request.meta.get(STARTED_META) or datetime.now(UTC)
+        started = started_at(request)
         reason = describe(error)
         fields = {
             "fetch-error": reason,
@@ -240,16 +223,18 @@ class ArchiveExtension:
         }
         url = urldefrag(request.url)[0]
         capture = self._guarded(url, lambda a: a.add_failure(url, started, fields, reason))
-        if capture is not None:
-            self.crawler.stats.inc_value("archiver/warc/failures")
+        if capture is None:
+            return None
+        self.crawler.stats.inc_value("archiver/warc/failures")
         return capture
 
     def record_conversion(self, capture: Capture, text: str) -> str | None:
         """Archive the text extracted from ``capture``; None if it could not be written."""
         now = datetime.now(UTC)
         record_id = self._guarded(capture.url, lambda a: a.add_conversion(capture, text, now))
-        if record_id is not None:
-            self.crawler.stats.inc_value("archiver/warc/conversions")
+        if record_id is None:
+            return None
+        self.crawler.stats.inc_value("archiver/warc/conversions")
         return record_id
 
     def record_link(self, url: str, fields: dict[str, str], *, refers_to: str) -> str | None:
@@ -257,24 +242,50 @@ class ArchiveExtension:
         now = datetime.now(UTC)
         return self._guarded(url, lambda a: a.add_metadata(url, now, fields, refers_to=refers_to))
 
-    def _guarded(self, url: str, write: Callable[[Archive], _T]) -> _T | None:
-        """Run a write; on failure stop the crawl and return None."""
+    def record_seed(self, row: SeedRow) -> None:
+        """Index what became of an input entry."""
+        self._guarded(row.url, lambda a: a.index.add_seed(a.crawl_id, row), "index")
+
+    def record_text_outcome(self, capture: Capture, **fields: Any) -> None:
+        """Index what text extraction gave for ``capture``."""
+        self._guarded(
+            capture.url,
+            lambda a: a.index.set_text_outcome(capture.capture_id, **fields),
+            "index",
+        )
+
+    def done_positions(self, spider: str, input: str) -> set[int] | None:
+        """The entries of ``input`` that interrupted crawls saw through (None: all of them)."""
+        if self.archive is None:
+            return set()
+        archive = self.archive
+        return archive.index.resumable_done(spider, input, before=archive.crawl_id)
+
+    def _guarded(
+        self, url: str, write: Callable[[Archive], _T], what: str = "archive"
+    ) -> _T | None:
+        """Run a write; on failure stop the crawl. None when nothing was written."""
         if self.archive is None or self._failed:
             return None
         try:
             return write(self.archive)
         except Exception as exc:
-            self._write_failed(exc, url)
+            self._stop(exc, f"Could not {what} {url}")
             return None
 
-    def _write_failed(self, exc: Exception, url: str) -> None:
-        """Stop the crawl: nothing may be reported as fetched without its record."""
+    def _commit(self) -> None:
+        if self.index is not None and not self._failed:
+            try:
+                self.index.commit()
+            except Exception as exc:
+                self._stop(exc, "Could not commit the index")
+
+    def _stop(self, exc: Exception, what: str) -> None:
+        """Stop the crawl: nothing may be reported without its record."""
         self._failed = True
-        self.crawler.stats.inc_value("archiver/warc/write_errors")
+        self.crawler.stats.inc_value("archiver/write_errors")
         logger.error(
-            "Could not archive %(url)s: %(error)s; stopping the crawl",
-            {"url": url, "error": exc},
-            exc_info=exc,
+            "%(what)s: %(error)s; stopping the crawl", {"what": what, "error": exc}, exc_info=exc
         )
         assert self.crawler.engine is not None
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=WRITE_ERROR_REASON))

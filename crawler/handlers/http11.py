@@ -5,7 +5,7 @@ names re-cased, repeated headers grouped, ``Content-Length`` rebuilt and put
 first, hop-by-hop headers gone, no reason phrase. This handler keeps the
 response head exactly as it came over the wire (status line and header lines,
 byte for byte) and the moment the request went out, in the request's meta
-(``archiver_head``, ``archiver_reason``, ``archiver_started``), for the capture.
+(see :mod:`crawler.meta`), for the capture.
 
 It hooks into Scrapy's private HTTP/1.1 classes the way Scrapy itself swaps its
 lenient parser in; tests of the capture fail if a Scrapy release moves them.
@@ -31,6 +31,8 @@ from scrapy.core.downloader.handlers.http11 import (
 )
 from twisted.web._newclient import STATUS
 
+from crawler.meta import CAPTURE_META, HEAD_META, REASON_META, STARTED_META
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -40,10 +42,6 @@ if TYPE_CHECKING:
     from twisted.web._newclient import Request as TxRequest
     from twisted.web.client import Response as TxResponse
     from twisted.web.iweb import IResponse
-
-HEAD_META = "archiver_head"
-REASON_META = "archiver_reason"
-STARTED_META = "archiver_started"
 
 
 class _HeadKeepingParser(_LenientHTTPClientParser):
@@ -91,7 +89,8 @@ class ArchivingHTTP11DownloadHandler(HTTP11DownloadHandler):
         self._pool._factory = _HeadKeepingFactory
 
     async def download_request(self, request: Request) -> Response:
-        for key in (HEAD_META, REASON_META):
+        # What a previous attempt or redirect hop left must not pass for this download's.
+        for key in (HEAD_META, REASON_META, CAPTURE_META):
             request.meta.pop(key, None)
         request.meta[STARTED_META] = datetime.now(UTC)
         # The agent set-up of HTTP11DownloadHandler.download_request(), with our agent.

@@ -33,9 +33,6 @@ class SeedIndexPipeline:
 
     def process_item(self, item: Any) -> Any:
         assert self._archive is not None
-        archive = self._archive.archive
-        if archive is None:
-            return item
         if isinstance(item, Page):
             copy = item.archived_copy
             if copy is not None:
@@ -68,7 +65,7 @@ class SeedIndexPipeline:
             )
         else:
             return item
-        archive.index.add_seed(archive.crawl_id, row)
+        self._archive.record_seed(row)
         self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
         return item
 

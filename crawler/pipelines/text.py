@@ -14,14 +14,13 @@ import os
 import re
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
-from crawler.extensions.archive import ArchiveExtension
+from crawler.extensions.archive import ArchiveExtension, archive_root
 from crawler.extract.pool import ExtractionPool
 from crawler.items import Page, SeedOutcome
 from crawler.text.document import (
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
+    from crawler.archive import Capture
     from crawler.extract.page import Extraction
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class TextPipeline:
         self.workers = settings.getint("ARCHIVER_EXTRACT_WORKERS") or os.cpu_count() or 1
         self.timeout = settings.getfloat("ARCHIVER_EXTRACT_TIMEOUT")
         self.function = load_object(settings.get("ARCHIVER_EXTRACT_FUNCTION"))
-        self.text_dir = Path(settings.get("ARCHIVER_DIR") or "archives") / "text"
+        self.text_dir = archive_root(settings) / "text"
         self._archive: ArchiveExtension | None = None
         self._pool: ExtractionPool | None = None
 
@@ -144,15 +144,21 @@ class TextPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, SeedOutcome) and item.capture is not None:
-            self._record(
-                item.capture.capture_id, text_outcome="http_error", text_reason=item.reason
-            )
+            outcome = "http_error" if item.http_status else "failed"
+            self._record(item.capture, text_outcome=outcome, text_reason=item.reason)
         elif isinstance(item, Page):
             copy = item.archived_copy
             if copy is not None and copy.failure_capture is not None:
-                capture_id = copy.failure_capture.capture_id
-                self._record(capture_id, text_outcome="http_error", text_reason=copy.failure)
-            await self._page(item)
+                self._record(
+                    copy.failure_capture, text_outcome="http_error", text_reason=copy.failure
+                )
+            try:
+                await self._page(item)
+            except Exception as exc:
+                # An extractor plugged in by the user, a stopped pool: the page still gets
+                # an outcome, and the item goes on to be indexed.
+                logger.warning("Text of %s failed", item.url, exc_info=True)
+                self._no_text(item, "failed", f"{type(exc).__name__}: {exc}")
         return item
 
     async def _page(self, page: Page) -> None:
@@ -197,9 +203,12 @@ class TextPipeline:
         name = page.seed.document or file_name(page.seed.position, page.seed.url)
         try:
             self.text_dir.mkdir(parents=True, exist_ok=True)
-            write_document(self.text_dir, name, text)
+            # Not synced to disk one by one: the conversion record holds the same text.
+            write_document(self.text_dir, name, text, durable=False)
         except OSError as exc:
-            logger.warning("Could not write %s", self.text_dir / name, exc_info=True)
+            logger.warning(
+                "Could not write %(path)s", {"path": self.text_dir / name}, exc_info=True
+            )
             self.crawler.stats.inc_value("archiver/text/write_errors")
             self._no_text(page, "failed", f"cannot write text file: {exc}")
             return
@@ -207,7 +216,7 @@ class TextPipeline:
         page.text_path = relative
         self.crawler.stats.inc_value("archiver/text/written")
         self._record(
-            page.capture.capture_id,
+            page.capture,
             text_outcome="written",
             text_path=relative,
             title=doc.title,
@@ -220,10 +229,9 @@ class TextPipeline:
     def _no_text(self, page: Page, outcome: str, reason: str) -> None:
         page.text_reason = reason
         self.crawler.stats.inc_value(f"archiver/text/{outcome}")
-        logger.info("No text from %(url)s: %(reason)s", {"url": page.url, "reason": reason})
-        self._record(page.capture.capture_id, text_outcome=outcome, text_reason=reason)
+        logger.debug("No text from %(url)s: %(reason)s", {"url": page.url, "reason": reason})
+        self._record(page.capture, text_outcome=outcome, text_reason=reason)
 
-    def _record(self, capture_id: int, **fields: Any) -> None:
+    def _record(self, capture: Capture, **fields: Any) -> None:
         assert self._archive is not None
-        if self._archive.archive is not None:
-            self._archive.archive.index.set_text_outcome(capture_id, **fields)
+        self._archive.record_text_outcome(capture, **fields)

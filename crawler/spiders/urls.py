@@ -1,7 +1,9 @@
 """The ``urls`` spider: fetch every URL of a list, of standard input or of a corpus folder.
 
 Run it with ``scrapy crawl urls -a urls=FILE`` (a folder of corpus documents,
-or ``-`` for standard input, work too) or ``archiver crawl FILE``.
+or ``-`` for standard input, work too) or ``archiver crawl FILE``. Every input
+entry ends as an item: a :class:`~crawler.items.Page` for a fetched page, a
+:class:`~crawler.items.SeedOutcome` saying why there is none otherwise.
 """
 
 from __future__ import annotations
@@ -9,23 +11,35 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, datetime
-from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag
 
 from scrapy import Request, Spider
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from crawler.extensions.archive import CAPTURE_META, ArchiveExtension, header_pairs
+from crawler.extensions.archive import ArchiveExtension
+from crawler.extensions.exchange import header_pairs
 from crawler.failures import describe, outcome_of
-from crawler.inputs import STDIN, InputError, Rejected, Seed, check_input, read_input
+from crawler.inputs import (
+    STDIN,
+    BatchReader,
+    InputError,
+    Rejected,
+    Seed,
+    check_input,
+    read_input,
+)
 from crawler.items import ArchivedCopy, Page, SeedOutcome
+from crawler.meta import CAPTURE_META, COPY_META, FAILURE_META, SEED_META
 from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
+    from typing import Self
 
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
@@ -35,15 +49,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SEED_META = "archiver_seed"
-COPY_META = "archiver_archived_copy"
-FAILURE_META = "archiver_original_failure"
-#: Input entries read per trip to the reading thread.
-INPUT_BATCH = 1000
+#: How long the spider waits for input before letting the engine do other work, in seconds.
+INPUT_POLL = 0.5
+USAGE = (
+    "no input: give a URL list, a corpus folder or - for standard input "
+    "(archiver crawl FILE, or scrapy crawl urls -a urls=FILE)"
+)
 
 
 class UrlsSpider(Spider):
     name = "urls"
+    #: From the settings, read once in from_crawler().
+    resume = False
+    fallback = False
+    wayback = ""
 
     def __init__(self, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,6 +71,15 @@ class UrlsSpider(Spider):
         self.input = urls  #: as given: the log and the index name entries by it
         # The input's identity in the index, so that --resume finds its earlier crawls.
         self.input_path = urls if urls == STDIN else os.path.abspath(urls)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.resume = settings.getbool("ARCHIVER_RESUME")
+        spider.fallback = settings.getbool("ARCHIVER_ARCHIVED_FALLBACK")
+        spider.wayback = settings.get("ARCHIVER_WAYBACK_URL")
+        return spider
 
     @classmethod
     def check_arguments(cls, arguments: Mapping[str, str], settings: BaseSettings) -> None:
@@ -63,40 +91,35 @@ class UrlsSpider(Spider):
             raise InputError("cannot resume a crawl of standard input: give the list as a file")
         check_input(path)
 
+    # -- input ---------------------------------------------------------------
+
     async def start(self) -> AsyncIterator[Any]:
-        done = self._done_before() if self.settings.getbool("ARCHIVER_RESUME") else set()
+        done = self._done_before() if self.resume else set()
         if done is None:
             return
-        entries = read_input(self.input)
-        # Reading happens in a thread: standard input may block, files may be slow.
-        while batch := await maybe_deferred_to_future(deferToThread(_take, entries)):
+        # Read in a thread of its own: standard input may block, files may be slow.
+        reader = BatchReader(read_input(self.input))
+        while (
+            batch := await maybe_deferred_to_future(deferToThread(reader.next_batch, INPUT_POLL))
+        ) is not None:
             for entry in batch:
                 if entry.position not in done:
                     yield self._start_item(entry)
 
     def _done_before(self) -> set[int] | None:
-        """Entries that the interrupted crawls of this input saw through; None for all of them.
-
-        The crawls that count are those since the last one of the same input that
-        reached its end; if the latest crawl reached its end, there is nothing to resume.
-        """
+        """Entries that interrupted crawls of this input saw through; None for all of them."""
         archive = self.crawler.get_extension(ArchiveExtension)
-        if archive is None or archive.archive is None:
-            return set()
-        index, crawl_id = archive.archive.index, archive.archive.crawl_id
-        earlier = index.earlier_crawls(self.name, self.input_path, crawl_id)
-        if earlier and earlier[0][1] == "finished":
+        done = archive.done_positions(self.name, self.input_path) if archive else set()
+        if done is None:
             logger.info(
-                "Nothing to resume: crawl %d of %s reached its end", earlier[0][0], self.input_path
+                "Nothing to resume: the last crawl of %(input)s reached its end",
+                {"input": self.input},
             )
-            return None
-        unfinished = list(takewhile(lambda crawl: crawl[1] != "finished", earlier))
-        ids = [crawl for crawl, _ in unfinished]
-        done = index.seed_positions(ids) if ids else set()
-        logger.info(
-            "Resuming %(input)s: %(done)d entries done in crawls %(crawls)s",
-            {"input": self.input_path, "done": len(done), "crawls": ids or "none"},
-        )
+        else:
+            logger.info(
+                "Resuming %(input)s: %(done)d entries already done",
+                {"input": self.input, "done": len(done)},
+            )
         return done
 
     def _start_item(self, entry: Entry) -> Request | SeedOutcome:
@@ -104,16 +127,9 @@ class UrlsSpider(Spider):
         assert stats is not None
         if isinstance(entry, Rejected):
             stats.inc_value(f"archiver/input/{entry.kind}")
-            log = logger.info if entry.kind == "duplicate" else logger.warning
-            log(
-                "Skipped %(source)s:%(line)d %(url)r: %(reason)s",
-                {
-                    "source": entry.source,
-                    "line": entry.line,
-                    "url": entry.text,
-                    "reason": entry.reason,
-                },
-            )
+            # Unusable lines are the user's to fix; a duplicate is fetched once anyway.
+            level = logging.DEBUG if entry.kind == "duplicate" else logging.WARNING
+            _log_skipped(level, entry, entry.text, entry.reason)
             return SeedOutcome(entry, entry.kind, entry.reason)
         try:
             request = Request(
@@ -125,13 +141,12 @@ class UrlsSpider(Spider):
             )
         except ValueError as exc:
             stats.inc_value("archiver/input/invalid")
-            logger.warning(
-                "Skipped %(source)s:%(line)d %(url)r: %(reason)s",
-                {"source": entry.source, "line": entry.line, "url": entry.url, "reason": exc},
-            )
+            _log_skipped(logging.WARNING, entry, entry.url, str(exc))
             return SeedOutcome(entry, "invalid", str(exc))
         stats.inc_value("archiver/input/seeds")
         return request
+
+    # -- outcomes ------------------------------------------------------------
 
     def parse(self, response: Response) -> Iterator[Page]:
         yield Page(
@@ -150,30 +165,27 @@ class UrlsSpider(Spider):
         seed: Seed = request.meta[SEED_META]
         error = failure.value
         assert error is not None
-        capture = None
-        if isinstance(error, HttpError):
-            capture = error.response.meta.get(CAPTURE_META)
+        capture = _own_capture(request)
         reason = describe(error)
         copy: ArchivedCopy | None = request.meta.get(COPY_META)
         if copy is not None:
             reason = f"{copy.failure}; its archived copy failed too: {reason}"
-        elif self.settings.getbool("ARCHIVER_ARCHIVED_FALLBACK") and is_dead(error):
+        elif self.fallback and is_dead(error):
             yield self._find_copy(seed, reason, capture)
             return
-        logger.info("Failed %(url)s: %(reason)s", {"url": seed.url, "reason": reason})
-        yield SeedOutcome(seed, outcome_of(error), reason, capture, url=request.url)
+        logger.debug("Failed %(url)s: %(reason)s", {"url": seed.url, "reason": reason})
+        status = error.response.status if isinstance(error, HttpError) else None
+        yield SeedOutcome(seed, outcome_of(error), reason, capture, request.url, status)
 
     # -- archived copies of dead URLs -------------------------------------
 
     def _find_copy(self, seed: Seed, reason: str, capture: Capture | None) -> Request:
-        base = self.settings.get("ARCHIVER_WAYBACK_URL")
-        near = seed.published or datetime.now(UTC)
-        logger.info(
+        logger.debug(
             "%(url)s is dead (%(reason)s): looking for an archived copy",
             {"url": seed.url, "reason": reason},
         )
         return Request(
-            cdx_url(base, seed.url, near),
+            cdx_url(self.wayback, seed.url, seed.published or datetime.now(UTC)),
             callback=self.copy_found,
             errback=self.copy_lookup_failed,
             meta={SEED_META: seed, FAILURE_META: (reason, capture)},
@@ -191,13 +203,12 @@ class UrlsSpider(Spider):
         if found is None:
             yield SeedOutcome(seed, "failed", f"{reason}; no archived copy", capture)
             return
-        url = replay_url(self.settings.get("ARCHIVER_WAYBACK_URL"), found)
-        copy = ArchivedCopy(found.timestamp, url, reason, capture)
+        url = replay_url(self.wayback, found)
         yield Request(
             url,
             callback=self.parse,
             errback=self.failed,
-            meta={SEED_META: seed, COPY_META: copy},
+            meta={SEED_META: seed, COPY_META: ArchivedCopy(found.timestamp, url, reason, capture)},
             dont_filter=True,
         )
 
@@ -209,11 +220,21 @@ class UrlsSpider(Spider):
         yield SeedOutcome(request.meta[SEED_META], "failed", problem, capture)
 
 
-USAGE = (
-    "no input: give a URL list, a corpus folder or - for standard input "
-    "(archiver crawl FILE, or scrapy crawl urls -a urls=FILE)"
-)
+def _own_capture(request: Request) -> Capture | None:
+    """The capture of this very request's response, if it got one.
+
+    Redirects copy the meta of the request they replace, so a request refused
+    before its download (robots.txt) still carries the capture of the hop before.
+    """
+    capture: Capture | None = request.meta.get(CAPTURE_META)
+    if capture is not None and capture.url != urldefrag(request.url)[0]:
+        return None
+    return capture
 
 
-def _take(entries: Iterator[Entry]) -> list[Entry]:
-    return list(islice(entries, INPUT_BATCH))
+def _log_skipped(level: int, entry: Entry, text: str, reason: str) -> None:
+    logger.log(
+        level,
+        "Skipped %(source)s:%(line)d %(url)r: %(reason)s",
+        {"source": entry.source, "line": entry.line, "url": text, "reason": reason},
+    )

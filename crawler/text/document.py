@@ -337,13 +337,15 @@ def file_name(position: int, url: str) -> str:
     return f"{position:03d}_{digest[:16]}.txt"
 
 
-def write_document(folder: Path, name: str, text: str) -> Path:
+def write_document(folder: Path, name: str, text: str, *, durable: bool = True) -> Path:
     """Write ``text`` as UTF-8 to ``folder / name`` atomically, and return that path.
 
     Readers see the old file or the new one, never a part: the bytes go to a
     temporary file in the same folder (so the rename stays on one file system),
     are flushed to disk, and the file is renamed over the target. ``folder``
-    must exist; ``name`` must be a plain file name, never a path.
+    must exist; ``name`` must be a plain file name, never a path. With
+    ``durable=False`` nothing is synced to disk: still atomic for readers, not
+    across a power cut, and much cheaper when the text is kept elsewhere too.
     """
     if not name or name in {".", ".."} or "/" in name or "\0" in name or os.sep in name:
         raise ValueError(f"not a plain file name: {name!r}")
@@ -359,12 +361,14 @@ def write_document(folder: Path, name: str, text: str) -> Path:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    if durable:
+        _fsync_folder(folder)
     return target
 
 

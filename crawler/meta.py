@@ -1,0 +1,16 @@
+"""The request meta keys of the archiver, in one place (all ``archiver_*``)."""
+
+from __future__ import annotations
+
+#: The input entry (:class:`~crawler.inputs.Seed`) a request fetches.
+SEED_META = "archiver_seed"
+#: The :class:`~crawler.archive.Capture` of the request's response, once archived.
+CAPTURE_META = "archiver_capture"
+#: Set by the download handler: the raw response head, the reason phrase, the start time.
+HEAD_META = "archiver_head"
+REASON_META = "archiver_reason"
+STARTED_META = "archiver_started"
+#: The web archive capture a request fetches in place of a dead URL.
+COPY_META = "archiver_archived_copy"
+#: Why the URL itself failed, and its error response's capture, while a copy is looked for.
+FAILURE_META = "archiver_original_failure"
