@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import surt
 
 from crawler.index import CaptureRow, Index
-from crawler.warc.exchange import header_value
+from crawler.warc.exchange import header_value, media_type
 from crawler.warc.records import (
     conversion_record,
     metadata_record,
@@ -42,9 +42,6 @@ class Capture:
     url: str
     fetched_at: str
     warc_file: str
-    status: int | None = None
-    request_record_id: str | None = None
-    payload_digest: str | None = None
 
 
 def url_key(url: str) -> str:
@@ -54,13 +51,6 @@ def url_key(url: str) -> str:
     except Exception:  # surt raises several types on odd URLs
         logger.debug("no SURT for %s", url, exc_info=True)
         return url.lower()
-
-
-def media_type(content_type: bytes | None) -> str | None:
-    if not content_type:
-        return None
-    value = content_type.split(b";", 1)[0].strip().lower()
-    return value.decode("latin-1") or None
 
 
 class Archive:
@@ -98,7 +88,7 @@ class Archive:
             warc_length=location.length,
             record_id=response_id,
             status=exchange.status,
-            mime=media_type(header_value(exchange.response_headers, b"content-type")),
+            mime=media_type(exchange.response_headers),
             payload_digest=digest,
             payload_length=len(exchange.body),
             request_record_id=request_id,
@@ -112,9 +102,6 @@ class Archive:
             url=exchange.url,
             fetched_at=fetched_at,
             warc_file=location.filename,
-            status=exchange.status,
-            request_record_id=request_id,
-            payload_digest=digest,
         )
 
     def add_failure(
@@ -145,7 +132,6 @@ class Archive:
         fields: Mapping[str, str],
         *,
         refers_to: str | None = None,
-        concurrent_to: str | None = None,
     ) -> str:
         """Archive a ``metadata`` record that links records together; return its id."""
         record_id = self._new_id()
@@ -155,7 +141,6 @@ class Archive:
             fields=fields,
             record_id=record_id,
             refers_to=refers_to,
-            concurrent_to=concurrent_to,
         )
         self.writer.write([record])
         return record_id

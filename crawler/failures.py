@@ -28,6 +28,17 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+def _detail(error: BaseException) -> str:
+    """The error's message, or for Twisted's ResponseFailed, the failures it wraps."""
+    reasons = getattr(error.__cause__, "reasons", None)
+    if reasons:
+        values = [getattr(reason, "value", reason) for reason in reasons]
+        return "; ".join(
+            f"{type(v).__name__}: {' '.join(str(v).split())}".rstrip(": ") for v in values
+        )
+    return " ".join(str(error).split())
+
+
 def outcome_of(error: BaseException) -> str:
     """The seed outcome a failure leads to: ``forbidden`` (robots.txt) or ``failed``."""
     if isinstance(error, IgnoreRequest) and str(error) == ROBOTS_MESSAGE:
@@ -41,7 +52,7 @@ def describe(error: BaseException) -> str:
         response = error.response
         reason = response.meta.get(REASON_META) or standard_reason(response.status)
         return f"HTTP {response.status} {reason.decode('latin-1')}".rstrip()
-    detail = " ".join(str(error).split())
+    detail = _detail(error)
     for kind, text in _KINDS:
         if isinstance(error, kind):
             return f"{text}: {detail}" if detail else text

@@ -134,11 +134,14 @@ def build_report(corpus: Path, out: Path, crawl_id: int) -> list[ReportRow]:
         elif row.outcome in ("archived", "duplicate"):
             row.reason = f"old document unreadable: {problem}"
         target = text_dir / path.name
+        # Only texts this crawl wrote count: the folder may hold older rebuilds.
+        written = row.outcome == "archived" and seed is not None and bool(seed["text_path"])
         if row.outcome == "duplicate" and seed is not None:
-            first = (seed["reason"] or "").removeprefix(DUPLICATE_PREFIX)
-            if (text_dir / first).exists() and first != path.name:
-                shutil.copyfile(text_dir / first, target)
-        if row.outcome in ("archived", "duplicate") and target.exists():
+            first = seeds.get((seed["reason"] or "").removeprefix(DUPLICATE_PREFIX))
+            if first is not None and first["text_path"] and first["document"] != path.name:
+                shutil.copyfile(out / first["text_path"], target)
+                written = True
+        if written:
             new, problem = _read(target)
             if new is not None:
                 _compare(row, old, new)

@@ -1,1 +1,24 @@
 """Scrapy commands of the archiver (``COMMANDS_MODULE``), one module each."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+from crawler.config import setting_problems
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+
+def usage_error(message: str) -> NoReturn:
+    """One line on standard error and exit code 2, before Scrapy logs anything."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_settings(settings: BaseSettings) -> None:
+    """A usage error for settings a crawl cannot run with."""
+    problems = setting_problems(settings)
+    if problems:
+        usage_error("; ".join(problems))

@@ -8,13 +8,13 @@ with code 1.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
+from crawler.commands import check_settings, usage_error
 from crawler.inputs import InputError
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             return
         assert self.settings is not None
+        check_settings(self.settings)
         try:
             spidercls = get_spider_loader(self.settings).load(args[0])
         except KeyError:
@@ -39,9 +40,7 @@ class Command(ScrapyCrawlCommand):
         try:
             check(opts.spargs, self.settings)
         except InputError as exc:
-            # Before the crawler process exists, so before Scrapy logs anything.
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            usage_error(str(exc))
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:

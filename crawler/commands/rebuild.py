@@ -7,13 +7,13 @@ names in OUT/text, then OUT/report.jsonl and a summary comparing old and new.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.commands import ScrapyCommand
 
+from crawler.commands import check_settings, usage_error
 from crawler.extensions.archive import ArchiveExtension
 from crawler.rebuild import REPORT_NAME, build_report, summarize, write_report
 from crawler.spiders.urls import UrlsSpider
@@ -46,13 +46,14 @@ class Command(ScrapyCommand):
         super().process_options(args, opts)
         assert self.settings is not None
         if len(args) != 1:
-            _usage_error("rebuild takes one corpus folder")
+            usage_error("rebuild takes one corpus folder")
         if not Path(args[0]).is_dir():
-            _usage_error(f"cannot read {args[0]}: not a folder of corpus documents")
+            usage_error(f"cannot read {args[0]}: not a folder of corpus documents")
         if opts.output:
             self.settings.set("ARCHIVER_DIR", opts.output, priority="cmdline")
         if opts.archived:
             self.settings.set("ARCHIVER_ARCHIVED_FALLBACK", True, priority="cmdline")
+        check_settings(self.settings)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.crawler_process is not None and self.settings is not None
@@ -76,8 +77,3 @@ class Command(ScrapyCommand):
         print(summarize(rows, out))
         if reasons != ["finished"]:
             self.exitcode = 1
-
-
-def _usage_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)

@@ -1,5 +1,7 @@
 """Let through only responses whose exchange is in the archive; archive failed fetches.
 
+Once the archive has failed, no request goes out any more.
+
 It sits closest to the downloader, so it sees every response and every download
 error before retries, redirects and decompression act on them.
 """
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 NOT_ARCHIVED = "response not archived"
+ARCHIVE_STOPPED = "the archive stopped taking records"
 
 
 class ArchiveGuardMiddleware:
@@ -41,6 +44,11 @@ class ArchiveGuardMiddleware:
                 raise RuntimeError("ArchiveGuardMiddleware needs ArchiveExtension in EXTENSIONS")
             self._archive = found
         return self._archive
+
+    def process_request(self, request: Request) -> None:
+        # Once the archive has failed, nothing more is fetched: it could not be kept.
+        if self.archive.failed:
+            raise IgnoreRequest(f"{ARCHIVE_STOPPED}: {request.url}")
 
     def process_response(self, request: Request, response: Response) -> Response:
         if self.archive.capture_of(response) is None:

@@ -46,10 +46,6 @@ class Extraction:
     paragraphs: tuple[str, ...] = field(default_factory=tuple)
     encoding: str | None = None
 
-    @property
-    def characters(self) -> int:
-        return sum(len(p) for p in self.paragraphs)
-
 
 def extract_page(
     body: bytes, *, url: str, content_type: str | None, fetched: date | None = None

@@ -32,7 +32,7 @@ from crawler.text.document import (
     render,
     write_document,
 )
-from crawler.warc.exchange import header_value
+from crawler.warc.exchange import header_value, media_type
 
 if TYPE_CHECKING:
     from typing import Self
@@ -48,13 +48,6 @@ _WORDS_RE = re.compile(r"\w+")
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: Bytes at the start of a body that sniffing looks at when there is no Content-Type.
 SNIFF_BYTES = 512
-
-
-def media_type(headers: list[tuple[bytes, bytes]]) -> str | None:
-    value = header_value(headers, b"content-type")
-    if not value:
-        return None
-    return value.split(b";", 1)[0].strip().lower().decode("latin-1") or None
 
 
 def looks_like_html(body: bytes) -> bool:

@@ -125,6 +125,14 @@ def standard_reason(status: int) -> bytes:
         return b""
 
 
+def media_type(headers: list[Header]) -> str | None:
+    """The media type of the Content-Type header, lower-cased, without parameters."""
+    value = header_value(headers, b"content-type")
+    if not value:
+        return None
+    return value.split(b";", 1)[0].strip().lower().decode("latin-1") or None
+
+
 def header_value(headers: list[Header], name: bytes) -> bytes | None:
     """The last value of header ``name`` (case-insensitive), or None."""
     wanted = name.lower()

@@ -165,7 +165,6 @@ def metadata_record(
     fields: Mapping[str, str] | Iterable[tuple[str, str]],
     record_id: str,
     refers_to: str | None = None,
-    concurrent_to: str | None = None,
 ) -> ArcWarcRecord:
     """A ``metadata`` record about ``url``: a failed fetch, a link between captures."""
     return _record(
@@ -176,7 +175,6 @@ def metadata_record(
             ("WARC-Date", warc_date(date)),
             ("WARC-Target-URI", url),
             ("WARC-Refers-To", refers_to or ""),
-            ("WARC-Concurrent-To", concurrent_to or ""),
         ],
         content_type=WARC_FIELDS_TYPE,
         payload=warc_fields(fields),

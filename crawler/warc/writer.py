@@ -121,6 +121,13 @@ class WarcFileWriter:
 
     def write(self, records: Sequence[ArcWarcRecord]) -> list[RecordLocation]:
         """Write ``records`` one after the other in one file; return where each went."""
+        if self._file is not None and self._size >= self.max_size:
+            # Rotated before writing, not after: a file that cannot be closed fails
+            # this write, not the one whose records are already safe in it.
+            try:
+                self.close()
+            except OSError as exc:
+                raise WarcWriteError(f"cannot close {self._name}{OPEN_SUFFIX}: {exc}") from exc
         if self._file is None:
             self._open()
         assert self._file is not None
@@ -139,8 +146,6 @@ class WarcFileWriter:
             self._size = start
             self._cut_back(start)
             raise WarcWriteError(f"cannot write to {self._name}{OPEN_SUFFIX}: {exc}") from exc
-        if self._size >= self.max_size:
-            self.close()
         return locations
 
     def close(self) -> None:

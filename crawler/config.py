@@ -1,0 +1,48 @@
+"""Check the ARCHIVER_* settings before a crawl starts, with messages a user can act on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.utils.misc import load_object
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy.settings import BaseSettings
+
+
+def _number(settings: BaseSettings, name: str, kind: Callable[[str], float]) -> float | str:
+    value = settings.get(name)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return f"{name} must be a number, not {value!r}"
+
+
+def setting_problems(settings: BaseSettings) -> list[str]:
+    """What is wrong with the archiver's settings, one sentence each."""
+    problems = []
+    bounds = (
+        ("ARCHIVER_WARC_MAX_SIZE", int, 1, None),
+        ("ARCHIVER_WARC_GZIP_LEVEL", int, 0, 9),
+        ("ARCHIVER_EXTRACT_WORKERS", int, 0, None),
+        ("ARCHIVER_EXTRACT_TIMEOUT", float, 0.001, None),
+    )
+    for name, kind, low, high in bounds:
+        value = _number(settings, name, kind)
+        if isinstance(value, str):
+            problems.append(value)
+        elif value < low or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"at least {low}"
+            problems.append(f"{name} must be {limits}, not {value:g}")
+    wayback = str(settings.get("ARCHIVER_WAYBACK_URL") or "")
+    if not wayback.startswith(("http://", "https://")):
+        problems.append(f"ARCHIVER_WAYBACK_URL must be an http(s) URL, not {wayback!r}")
+    function = settings.get("ARCHIVER_EXTRACT_FUNCTION")
+    try:
+        if not callable(load_object(function)):
+            problems.append(f"ARCHIVER_EXTRACT_FUNCTION {function!r} is not a function")
+    except (ImportError, NameError, ValueError, AttributeError) as exc:
+        problems.append(f"ARCHIVER_EXTRACT_FUNCTION {function!r} cannot be loaded: {exc}")
+    return problems
