@@ -17,6 +17,8 @@ from crawler.meta import REASON_META
 from crawler.warc.exchange import standard_reason
 
 ROBOTS_MESSAGE = "Forbidden by robots.txt"
+#: Why requests are dropped once the archive could not write a record.
+ARCHIVE_STOPPED = "the archive stopped taking records"
 
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (CannotResolveHostError, "DNS lookup failed"),

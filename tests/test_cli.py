@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from crawler.warc.verify import verify_paths
 from tests.conftest import index_rows, write_urls
 from tests.server import LocalSite, response, slow
 from tests.warc_reading import read_archive
@@ -141,7 +144,7 @@ def test_a_record_that_cannot_be_written_stops_the_crawl(site: LocalSite, tmp_pa
         str(urls),
         *FAST,
         "-s",
-        "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+        "CONCURRENT_REQUESTS=1",
         cwd=tmp_path,
         preexec_fn=limit_file_size,
     )
@@ -161,6 +164,68 @@ def test_a_record_that_cannot_be_written_stops_the_crawl(site: LocalSite, tmp_pa
     assert {r["record_id"] for r in rows} <= {r.id for r in records}
     verified = archiver("verify", cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout
+    # Once the archive failed, nothing more was fetched (start requests go in order,
+    # one at a time: one more may have been on its way) and no failure was invented.
+    requested = [path for path, _ in site.requests if path.startswith("/page?")]
+    assert len(requested) <= 1
+    outcomes = {r["outcome"] for r in index_rows(archive, "SELECT outcome FROM seeds")}
+    assert outcomes <= {"archived"}
+
+    # With room on the disk again, --resume fetches what was cut short, and only that.
+    resumed = archiver("crawl", str(urls), "--resume", *FAST, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    seeds = index_rows(archive, "SELECT position, outcome FROM seeds")
+    assert sorted(s["position"] for s in seeds) == list(range(22))
+    assert {s["outcome"] for s in seeds} == {"archived"}
+
+
+def test_an_interrupt_stops_the_crawl_cleanly(site: LocalSite, tmp_path: Path) -> None:
+    slow_page = response("200 OK", [("Content-Type", "text/html")], b"<p>slow</p>")
+    site.add("/interrupt", slow(0.3, slow_page))
+    urls = write_urls(tmp_path / "urls.txt", *(site.url(f"/interrupt?{i}") for i in range(30)))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ARCHIVER_DIR", "SCRAPY_SETTINGS_MODULE")
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crawler.cli",
+            "crawl",
+            str(urls),
+            *FAST,
+            "-s",
+            "CONCURRENT_REQUESTS=1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    archive = tmp_path / "archives"
+    deadline = time.monotonic() + 60
+    while not list((archive / "warc").glob("*.open")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    (crawl,) = index_rows(archive, "SELECT * FROM crawls")
+    assert crawl["finish_reason"] == "shutdown"
+    files = list((archive / "warc").iterdir())
+    assert files and not [f for f in files if f.name.endswith(".open")]
+    seeds = index_rows(archive, "SELECT * FROM seeds")
+    assert 0 < len(seeds) < 30
+    assert verify_paths([archive / "warc"]).ok
+
+
+def test_bad_settings_are_a_usage_error(tmp_path: Path) -> None:
+    write_urls(tmp_path / "urls.txt", "http://127.0.0.1:9/")
+    result = archiver("crawl", "urls.txt", "-s", "ARCHIVER_WARC_GZIP_LEVEL=12", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "error: ARCHIVER_WARC_GZIP_LEVEL must be from 0 to 9, not 12\n"
+    assert not (tmp_path / "archives").exists()
 
 
 def test_an_archive_that_cannot_be_opened_stops_the_crawl(site: LocalSite, tmp_path: Path) -> None:

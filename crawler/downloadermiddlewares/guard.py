@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import IgnoreRequest
 
 from crawler.extensions.archive import ArchiveExtension
+from crawler.failures import ARCHIVE_STOPPED
 
 if TYPE_CHECKING:
     from typing import Self
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 NOT_ARCHIVED = "response not archived"
-ARCHIVE_STOPPED = "the archive stopped taking records"
 
 
 class ArchiveGuardMiddleware:

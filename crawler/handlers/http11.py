@@ -29,8 +29,11 @@ from scrapy.core.downloader.handlers.http11 import (
     maybe_deferred_to_future,
     wrap_twisted_exceptions,
 )
+from scrapy.exceptions import IgnoreRequest
 from twisted.web._newclient import STATUS
 
+from crawler.extensions.archive import ArchiveExtension
+from crawler.failures import ARCHIVE_STOPPED
 from crawler.meta import CAPTURE_META, HEAD_META, REASON_META, STARTED_META
 
 if TYPE_CHECKING:
@@ -87,8 +90,18 @@ class ArchivingHTTP11DownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._pool._factory = _HeadKeepingFactory
+        self._archive: ArchiveExtension | None = None
+
+    def _archive_failed(self) -> bool:
+        if self._archive is None:
+            self._archive = self._crawler.get_extension(ArchiveExtension)
+        return self._archive is not None and self._archive.failed
 
     async def download_request(self, request: Request) -> Response:
+        # Requests already queued for a slot when the archive failed go no further:
+        # nothing they fetched could be kept.
+        if self._archive_failed():
+            raise IgnoreRequest(f"{ARCHIVE_STOPPED}: {request.url}")
         # What a previous attempt or redirect hop left must not pass for this download's.
         for key in (HEAD_META, REASON_META, CAPTURE_META):
             request.meta.pop(key, None)
