@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import IgnoreRequest
 
-from crawler.extensions.archive import ArchiveExtension
+from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.failures import ARCHIVE_STOPPED
 
 if TYPE_CHECKING:
@@ -39,10 +39,7 @@ class ArchiveGuardMiddleware:
     @property
     def archive(self) -> ArchiveExtension:
         if self._archive is None:
-            found = self.crawler.get_extension(ArchiveExtension)
-            if found is None:
-                raise RuntimeError("ArchiveGuardMiddleware needs ArchiveExtension in EXTENSIONS")
-            self._archive = found
+            self._archive = archive_of(self.crawler)
         return self._archive
 
     def process_request(self, request: Request) -> None:

@@ -71,6 +71,17 @@ RECORDED_SETTINGS = (
 )
 
 
+def archive_of(crawler: Crawler) -> ArchiveExtension:
+    """The crawl's archive extension, for the components that write through it.
+
+    Available once the engine exists (from ``open_spider`` or the first request on).
+    """
+    extension = crawler.get_extension(ArchiveExtension)
+    if extension is None:
+        raise RuntimeError("the archiver's components need ArchiveExtension in EXTENSIONS")
+    return extension
+
+
 def archive_root(settings: BaseSettings) -> Path:
     """The archive folder (ARCHIVER_DIR)."""
     return Path(settings.get("ARCHIVER_DIR") or "archives")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crawler.extensions.archive import ArchiveExtension
+from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.index import SeedRow
 from crawler.inputs import Rejected
 from crawler.items import ArchivedCopy, Page, SeedOutcome
@@ -27,9 +27,7 @@ class SeedIndexPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
-        self._archive = self.crawler.get_extension(ArchiveExtension)
-        if self._archive is None:
-            raise RuntimeError("SeedIndexPipeline needs ArchiveExtension in EXTENSIONS")
+        self._archive = archive_of(self.crawler)
 
     def process_item(self, item: Any) -> Any:
         assert self._archive is not None

@@ -20,7 +20,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
-from crawler.extensions.archive import ArchiveExtension, archive_root
+from crawler.extensions.archive import ArchiveExtension, archive_of, archive_root
 from crawler.extract.pool import ExtractionPool
 from crawler.items import Page, SeedOutcome
 from crawler.text.document import (
@@ -122,9 +122,7 @@ class TextPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
-        self._archive = self.crawler.get_extension(ArchiveExtension)
-        if self._archive is None:
-            raise RuntimeError("TextPipeline needs ArchiveExtension in EXTENSIONS")
+        self._archive = archive_of(self.crawler)
         self._pool = ExtractionPool(self.function, workers=self.workers, timeout=self.timeout)
         logger.info(
             "Extracting text with %(workers)d worker(s) into %(dir)s",

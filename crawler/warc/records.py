@@ -72,23 +72,33 @@ class RawHttpHeaders(StatusAndHeaders):  # type: ignore[misc]
 
 def _record(
     record_type: str,
-    fields: Iterable[tuple[str, str]],
     *,
+    record_id: str,
+    date: datetime,
+    url: str,
+    fields: Iterable[tuple[str, str]] = (),
     content_type: str,
     payload: bytes,
     http_block: bytes | None = None,
     is_request: bool = False,
     payload_digest: bool = True,
 ) -> ArcWarcRecord:
-    headers = StatusAndHeaders("", [(k, v) for k, v in fields if v], protocol=WARC_VERSION)
+    """A record with the usual header order; ``fields`` with empty values are left out."""
+    named = [
+        ("WARC-Type", record_type),
+        ("WARC-Record-ID", record_id),
+        ("WARC-Date", warc_date(date)),
+        ("WARC-Target-URI", url),
+        *fields,
+    ]
+    headers = StatusAndHeaders("", [(k, v) for k, v in named if v], protocol=WARC_VERSION)
     headers.add_header("WARC-Block-Digest", sha1_digest(http_block or b"", payload))
     if payload_digest:
         headers.add_header("WARC-Payload-Digest", sha1_digest(payload))
     headers.add_header("Content-Type", content_type)
     http_headers = None if http_block is None else RawHttpHeaders(http_block, is_request=is_request)
-    uri = headers.get_header("WARC-Target-URI") or ""
     return _builder.create_warc_record(
-        uri,
+        url,
         record_type,
         payload=BytesIO(payload),
         length=len(payload),
@@ -101,13 +111,10 @@ def _record(
 def request_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
     return _record(
         "request",
-        [
-            ("WARC-Type", "request"),
-            ("WARC-Record-ID", record_id),
-            ("WARC-Date", warc_date(exchange.started)),
-            ("WARC-Target-URI", exchange.url),
-            ("WARC-Concurrent-To", concurrent_to),
-        ],
+        record_id=record_id,
+        date=exchange.started,
+        url=exchange.url,
+        fields=[("WARC-Concurrent-To", concurrent_to)],
         content_type=HTTP_REQUEST_TYPE,
         payload=exchange.request_body,
         http_block=request_block(exchange),
@@ -118,11 +125,10 @@ def request_record(exchange: Exchange, *, record_id: str, concurrent_to: str) ->
 def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
     return _record(
         "response",
-        [
-            ("WARC-Type", "response"),
-            ("WARC-Record-ID", record_id),
-            ("WARC-Date", warc_date(exchange.started)),
-            ("WARC-Target-URI", exchange.url),
+        record_id=record_id,
+        date=exchange.started,
+        url=exchange.url,
+        fields=[
             ("WARC-IP-Address", exchange.ip_address or ""),
             ("WARC-Concurrent-To", concurrent_to),
             ("WARC-Truncated", exchange.truncated or ""),
@@ -146,12 +152,10 @@ def warcinfo_record(
 ) -> ArcWarcRecord:
     return _record(
         "warcinfo",
-        [
-            ("WARC-Type", "warcinfo"),
-            ("WARC-Record-ID", record_id),
-            ("WARC-Date", warc_date(date)),
-            ("WARC-Filename", filename),
-        ],
+        record_id=record_id,
+        date=date,
+        url="",
+        fields=[("WARC-Filename", filename)],
         content_type=WARC_FIELDS_TYPE,
         payload=warc_fields(fields),
         payload_digest=False,
@@ -169,13 +173,10 @@ def metadata_record(
     """A ``metadata`` record about ``url``: a failed fetch, a link between captures."""
     return _record(
         "metadata",
-        [
-            ("WARC-Type", "metadata"),
-            ("WARC-Record-ID", record_id),
-            ("WARC-Date", warc_date(date)),
-            ("WARC-Target-URI", url),
-            ("WARC-Refers-To", refers_to or ""),
-        ],
+        record_id=record_id,
+        date=date,
+        url=url,
+        fields=[("WARC-Refers-To", refers_to or "")],
         content_type=WARC_FIELDS_TYPE,
         payload=warc_fields(fields),
     )
@@ -187,13 +188,10 @@ def conversion_record(
     """The text extracted from a response, linked to it by ``WARC-Refers-To``."""
     return _record(
         "conversion",
-        [
-            ("WARC-Type", "conversion"),
-            ("WARC-Record-ID", record_id),
-            ("WARC-Date", warc_date(date)),
-            ("WARC-Target-URI", url),
-            ("WARC-Refers-To", refers_to),
-        ],
+        record_id=record_id,
+        date=date,
+        url=url,
+        fields=[("WARC-Refers-To", refers_to)],
         content_type=TEXT_TYPE,
         payload=text.encode("utf-8"),
     )
