@@ -57,6 +57,8 @@ def describe(error: BaseException) -> str:
     detail = _detail(error)
     for kind, text in _KINDS:
         if isinstance(error, kind):
+            if detail.casefold().startswith(text.casefold()):
+                return detail
             return f"{text}: {detail}" if detail else text
     if isinstance(error, IgnoreRequest):
         return detail or "request ignored"

@@ -5,8 +5,13 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from scrapy.exceptions import CannotResolveHostError, DownloadFailedError
 from scrapy.utils.defer import deferred_f_from_coro_f
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed
 
+from crawler.failures import describe
 from crawler.warc.verify import render_report, verify_paths
 from tests.conftest import index_rows, run_crawl, write_urls
 from tests.server import Handler, LocalSite, response, slow
@@ -100,3 +105,17 @@ async def test_a_cut_off_body_kept_on_request_is_marked_truncated(
     assert row["reason"] == "truncated: disconnect"
     verified = verify_paths([archive_dir / "warc"])
     assert verified.ok, render_report(verified)
+
+
+def test_failure_reasons_read_well() -> None:
+    dns = CannotResolveHostError("DNS lookup failed: no results for hostname lookup: x.example.")
+    assert describe(dns) == "DNS lookup failed: no results for hostname lookup: x.example."
+    try:
+        try:
+            raise ResponseFailed([Failure(ConnectionDone())])
+        except ResponseFailed as exc:
+            raise DownloadFailedError(str(exc)) from exc
+    except DownloadFailedError as wrapped:
+        assert (
+            describe(wrapped) == "connection failed: ConnectionDone: Connection was closed cleanly."
+        )
