@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +64,36 @@ async def run_crawl(
     )
     await crawler.crawl_async(urls=str(urls))
     return crawler
+
+
+#: Settings that make command-line crawls of the local site quick.
+FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "RETRY_ENABLED=0"]
+
+
+def run_module(
+    module: str, *args: str, cwd: Path | None = None, stdin: str | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module args`` in a subprocess that inherits no archive folder or project."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ARCHIVER_DIR", "SCRAPY_SETTINGS_MODULE")
+    }
+    env.update(kwargs.pop("env", {}))
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def archiver(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """The ``archiver`` command in a subprocess."""
+    return run_module("crawler.cli", *args, **kwargs)
 
 
 def write_urls(path: Path, *lines: str) -> Path:

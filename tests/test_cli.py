@@ -11,32 +11,11 @@ import time
 from pathlib import Path
 
 from crawler.warc.verify import verify_paths
-from tests.conftest import index_rows, write_urls
+from tests.conftest import FAST, archiver, index_rows, run_module, write_urls
 from tests.server import LocalSite, response, slow
 from tests.warc_reading import read_archive
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "RETRY_ENABLED=0"]
-
-
-def archiver(
-    *args: str, cwd: Path, stdin: str | None = None, **kwargs: object
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("ARCHIVER_DIR", "SCRAPY_SETTINGS_MODULE")
-    }
-    env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
-    return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def test_crawl_from_any_folder_into_default_archives(site: LocalSite, tmp_path: Path) -> None:
@@ -86,39 +65,16 @@ def test_unreadable_input_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_scrapy_crawl_in_the_project(site: LocalSite, tmp_path: Path) -> None:
     urls = write_urls(tmp_path / "urls.txt", site.url("/page"))
-    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scrapy.cmdline",
-            "crawl",
-            "urls",
-            "-a",
-            f"urls={urls}",
-            "-s",
-            f"ARCHIVER_DIR={tmp_path / 'archives'}",
-            *FAST,
-        ],
+    result = run_module(
+        "scrapy.cmdline",
+        *("crawl", "urls", "-a", f"urls={urls}", "-s", f"ARCHIVER_DIR={tmp_path / 'archives'}"),
+        *FAST,
         cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     (row,) = index_rows(tmp_path / "archives", "SELECT * FROM seeds")
     assert row["outcome"] == "archived"
-    missing = subprocess.run(
-        [sys.executable, "-m", "scrapy.cmdline", "crawl", "urls", "-a", "urls=/nonexistent"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    missing = run_module("scrapy.cmdline", "crawl", "urls", "-a", "urls=/nonexistent", cwd=REPO)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
         "error: cannot read /nonexistent: no such file or folder"

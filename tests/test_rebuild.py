@@ -8,9 +8,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from crawler.text.document import Document, parse, render
-from tests.conftest import index_rows
+from tests.conftest import FAST, archiver, index_rows
 from tests.server import LocalSite, response
-from tests.test_cli import FAST, archiver
 from tests.warc_reading import read_archive
 
 OLD_TEXT = [

@@ -12,7 +12,6 @@ import hashlib
 import os
 import random
 import subprocess
-import sys
 import time
 import zipfile
 import zlib
@@ -36,7 +35,7 @@ from crawler.warc.verify import (
 from crawler.warc.verify_digest import DigestError, UnsupportedDigest, parse_digest
 from crawler.warc.verify_http import Dechunker, HttpPayload
 from crawler.warc.writer import WarcFileWriter
-from tests.conftest import shared_path
+from tests.conftest import archiver, shared_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -199,15 +198,7 @@ def only(run: RunReport) -> FileReport:
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "verify", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    return archiver("verify", *args, cwd=cwd, env=env or {})
 
 
 # -- our own files ---------------------------------------------------------------
