@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS captures (
     text_path TEXT,
     title TEXT,
     published TEXT,
+    site_name TEXT,
+    author TEXT,
+    language TEXT,
     text_chars INTEGER,
     conversion_record_id TEXT
 );
@@ -196,6 +199,9 @@ class Index:
             "text_path",
             "title",
             "published",
+            "site_name",
+            "author",
+            "language",
             "text_chars",
             "conversion_record_id",
         }

@@ -122,6 +122,11 @@ async def test_pages_become_text_files(site: LocalSite, tmp_path: Path, archive_
         assert conversion.url == row["url"]
         assert conversion.payload == (archive_dir / row["text_path"]).read_bytes()
     article_row = next(r for r in rows if r["url"] == urls[0])
+    assert (article_row["author"], article_row["language"], article_row["site_name"]) == (
+        "Jane Reporter",
+        "en",
+        "The Daily Example",
+    )
     assert (article_row["title"], article_row["published"]) == (
         "Rivers Rise After Storm",
         "2021-03-05",

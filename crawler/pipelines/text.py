@@ -183,9 +183,9 @@ class TextPipeline:
         if not doc.paragraphs:
             self._no_text(page, "empty", "no main text found")
             return
-        self._write(page, doc, text)
+        self._write(page, doc, text, extraction)
 
-    def _write(self, page: Page, doc: Document, text: str) -> None:
+    def _write(self, page: Page, doc: Document, text: str, extraction: Extraction) -> None:
         assert self._archive is not None
         conversion_id = self._archive.record_conversion(page.capture, text)
         if conversion_id is None:
@@ -212,6 +212,9 @@ class TextPipeline:
             text_path=relative,
             title=doc.title,
             published=doc.published.isoformat() if doc.published else None,
+            site_name=doc.site_name,
+            author=extraction.author,
+            language=extraction.language,
             text_chars=sum(len(p) for p in doc.paragraphs),
             conversion_record_id=conversion_id,
         )
