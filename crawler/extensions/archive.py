@@ -99,6 +99,13 @@ class ArchiveExtension:
         self.gzip_level = settings.getint("ARCHIVER_WARC_GZIP_LEVEL")
         self.operator = settings.get("ARCHIVER_OPERATOR") or ""
         self.collection = settings.get("ARCHIVER_COLLECTION") or ""
+        self.user_agent = settings.get("USER_AGENT") or ""
+        self.obey_robots = settings.getbool("ROBOTSTXT_OBEY")
+        #: Kept with the crawl in the index: every ARCHIVER_* setting and RECORDED_SETTINGS.
+        self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
+        self.recorded_settings.update(
+            {name: value for name, value in settings.items() if name.startswith("ARCHIVER_")}
+        )
         if self.max_size <= 0:
             raise ValueError(f"ARCHIVER_WARC_MAX_SIZE must be positive, not {self.max_size}")
         if not 0 <= self.gzip_level <= 9:
@@ -124,18 +131,13 @@ class ArchiveExtension:
     # -- life cycle ---------------------------------------------------------
 
     def spider_opened(self, spider: Spider) -> None:
-        settings = self.crawler.settings
-        recorded = {name: settings.get(name) for name in RECORDED_SETTINGS}
-        recorded.update(
-            {name: value for name, value in settings.items() if name.startswith("ARCHIVER_")}
-        )
         try:
             self.index = Index(self.root / "index.sqlite")
             crawl_id = self.index.start_crawl(
                 started_at=datetime.now(UTC).isoformat(),
                 spider=spider.name,
                 input=getattr(spider, "input_path", None),
-                settings=recorded,
+                settings=self.recorded_settings,
             )
         except (OSError, UnusableIndexError) as exc:
             # Nothing may be fetched without an archive to put it in.
@@ -183,7 +185,6 @@ class ArchiveExtension:
             self.index.close()
 
     def _warcinfo(self, crawl_id: int, spider: Spider) -> dict[str, str]:
-        settings = self.crawler.settings
         scrapy_version = version("scrapy")
         return {
             "software": (
@@ -193,8 +194,8 @@ class ArchiveExtension:
             "format": "WARC File Format 1.1",
             "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
             "hostname": socket.gethostname(),
-            "http-header-user-agent": settings.get("USER_AGENT") or "",
-            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "http-header-user-agent": self.user_agent,
+            "robots": "obey" if self.obey_robots else "ignore",
             "operator": self.operator,
             "isPartOf": self.collection,
             "description": f"crawl {crawl_id} by spider {spider.name!r}"
