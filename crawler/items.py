@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crawler.archive import Capture
     from crawler.inputs import Rejected, Seed
+    from crawler.warc.exchange import Exchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Page:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes  #: decoded from its Content-Encoding
+    #: The response as archived (stored header lines, content-coded body): text is made from it.
+    exchange: Exchange | None = None
     redirects: list[str] = field(default_factory=list)
     text_path: str | None = None  #: the text file written, relative to the archive folder
     text_reason: str | None = None  #: why there is no text, when there is none

@@ -6,6 +6,9 @@ from __future__ import annotations
 SEED_META = "archiver_seed"
 #: The :class:`~crawler.archive.Capture` of the request's response, once archived.
 CAPTURE_META = "archiver_capture"
+#: The :class:`~crawler.warc.exchange.Exchange` archived for the request's response: the
+#: stored status, header lines and still content-coded body that text is made from.
+EXCHANGE_META = "archiver_exchange"
 #: Set by the download handler: the raw response head, the reason phrase, the start time.
 HEAD_META = "archiver_head"
 REASON_META = "archiver_reason"

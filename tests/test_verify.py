@@ -32,8 +32,8 @@ from crawler.warc.verify import (
     render_report,
     verify_paths,
 )
-from crawler.warc.verify_digest import DigestError, UnsupportedDigest, parse_digest
-from crawler.warc.verify_http import Dechunker, HttpPayload
+from crawler.warc.verify.digest import DigestError, UnsupportedDigest, parse_digest
+from crawler.warc.verify.http import Dechunker, HttpPayload
 from crawler.warc.writer import WarcFileWriter
 from tests.conftest import archiver, shared_path
 

@@ -16,7 +16,6 @@ import socket
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urldefrag
 from weakref import WeakKeyDictionary
@@ -30,7 +29,8 @@ from crawler.archive import Archive, Capture
 from crawler.extensions.exchange import exchange_of, started_at
 from crawler.failures import describe
 from crawler.index import Index, SeedRow, UnusableIndexError
-from crawler.meta import CAPTURE_META
+from crawler.layout import Layout
+from crawler.meta import CAPTURE_META, EXCHANGE_META
 from crawler.warc.writer import WarcFileWriter
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -82,18 +81,14 @@ def archive_of(crawler: Crawler) -> ArchiveExtension:
     return extension
 
 
-def archive_root(settings: BaseSettings) -> Path:
-    """The archive folder (ARCHIVER_DIR)."""
-    return Path(settings.get("ARCHIVER_DIR") or "archives")
-
-
 class ArchiveExtension:
     """Owns the crawl's WARC writer and index; archives each downloaded response."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.root = archive_root(settings)
+        self.layout = Layout.of(settings)
+        self.root = self.layout.root
         self.max_size = settings.getint("ARCHIVER_WARC_MAX_SIZE")
         self.prefix = settings.get("ARCHIVER_WARC_PREFIX")
         self.gzip_level = settings.getint("ARCHIVER_WARC_GZIP_LEVEL")
@@ -132,7 +127,7 @@ class ArchiveExtension:
 
     def spider_opened(self, spider: Spider) -> None:
         try:
-            self.index = Index(self.root / "index.sqlite")
+            self.index = Index(self.layout.index)
             crawl_id = self.index.start_crawl(
                 started_at=datetime.now(UTC).isoformat(),
                 spider=spider.name,
@@ -149,7 +144,7 @@ class ArchiveExtension:
             deferred_from_coro(self.crawler.engine.close_spider_async(reason=OPEN_ERROR_REASON))
             return
         writer = WarcFileWriter(
-            self.root / "warc",
+            self.layout.warc_dir,
             info=self._warcinfo(crawl_id, spider),
             prefix=self.prefix,
             max_size=self.max_size,
@@ -207,12 +202,13 @@ class ArchiveExtension:
 
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         request.meta.pop(CAPTURE_META, None)
-        capture = self._guarded(
-            request.url, lambda a: a.add_exchange(exchange_of(response, request))
-        )
+        request.meta.pop(EXCHANGE_META, None)
+        exchange = exchange_of(response, request)
+        capture = self._guarded(request.url, lambda a: a.add_exchange(exchange))
         if capture is None:
             return
         request.meta[CAPTURE_META] = capture
+        request.meta[EXCHANGE_META] = exchange
         self._archived[response] = capture
         self.crawler.stats.inc_value("archiver/warc/responses")
         logger.debug(

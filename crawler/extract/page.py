@@ -21,6 +21,7 @@ from crawler.extract.decode import decode_html
 from crawler.extract.facts import PageFacts
 from crawler.extract.metadata import declared_site_name, page_language, parse_date
 from crawler.extract.title import best_title
+from crawler.outcomes import ExtractionOutcome
 from crawler.text.document import normalize_line, normalize_paragraphs
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 class Extraction:
     """What a page gave: text and metadata, or why there is none."""
 
-    outcome: str  #: "text", "empty" or "failed"
+    outcome: ExtractionOutcome
     reason: str | None = None
     title: str | None = None
     published: date | None = None
@@ -64,7 +65,7 @@ def extract_page(
         # Parsed once: trafilatura works on a copy, the title checks read the original.
         tree = load_html(html)
         if tree is None:
-            return Extraction("empty", "no main text found", encoding=encoding)
+            return Extraction(ExtractionOutcome.EMPTY, "no main text found", encoding=encoding)
         facts = PageFacts.read(tree, url)
         # trafilatura's defaults, measured with bench/extraction.py: favor_precision
         # costs 7 points of body F1 on wcxb (2-20 by page type) and 3 of snippets
@@ -80,14 +81,16 @@ def extract_page(
         )
     except Exception as exc:  # trafilatura and lxml raise many types on broken pages
         logger.debug("extraction failed for %s", url, exc_info=True)
-        return Extraction("failed", f"{type(exc).__name__}: {exc}", encoding=encoding)
+        return Extraction(
+            ExtractionOutcome.FAILED, f"{type(exc).__name__}: {exc}", encoding=encoding
+        )
     if document is None or isinstance(document, dict):
         # trafilatura drops the metadata of a page whose text it rejects.
         try:
             document = extract_metadata(tree, url or None, date_params)
         except Exception:  # the page is still empty, with or without a title
             logger.debug("metadata extraction failed for %s", url, exc_info=True)
-            return Extraction("empty", "no main text found", encoding=encoding)
+            return Extraction(ExtractionOutcome.EMPTY, "no main text found", encoding=encoding)
         return _from_trafilatura(
             document, text="", url=url, tree=tree, facts=facts, encoding=encoding
         )
@@ -107,7 +110,11 @@ def _from_trafilatura(
     encoding: str,
 ) -> Extraction:
     paragraphs = tuple(normalize_paragraphs(unicodedata.normalize("NFC", text)))
-    outcome, reason = ("text", None) if paragraphs else ("empty", "no main text found")
+    outcome, reason = (
+        (ExtractionOutcome.TEXT, None)
+        if paragraphs
+        else (ExtractionOutcome.EMPTY, "no main text found")
+    )
     return Extraction(
         outcome,
         reason,

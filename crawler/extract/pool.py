@@ -1,9 +1,15 @@
-"""Run extractions in worker processes, off the reactor, each within a time limit.
+"""Run page conversions in worker processes, each within a time limit.
 
 Workers are separate processes (``spawn``: no fork of a threaded reactor), so
 a page that hangs or crashes its worker costs that page only: pebble kills a
 worker that runs past the time limit and replaces any worker that dies, and the
 page gets an outcome that says which of the two happened.
+
+The pool serves two callers: a crawl, on Twisted's reactor (:meth:`run` gives a
+Deferred), and the offline commands, with no reactor at all (:meth:`submit`
+and :meth:`outcome`). Twisted's reactor is imported only inside :meth:`run`:
+importing it at module level would install the wrong reactor in every command
+that imports this module.
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ from concurrent.futures import CancelledError, TimeoutError
 from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessExpired, ProcessPool
-from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 
-from crawler.extract.page import Extraction
+from crawler.extract.convert import Conversion, convert_page
+from crawler.outcomes import TextOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
+
+    from twisted.internet.defer import Deferred
+
+    from crawler.extract.page import Extraction
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +44,20 @@ def _warm_up() -> None:
 
 
 class ExtractionPool:
-    """A pool of worker processes that each run ``function(*args, **kwargs)`` for a page."""
+    """Worker processes that each run :func:`convert_page` for a page.
 
-    def __init__(
-        self, function: Callable[..., Extraction], *, workers: int, timeout: float
-    ) -> None:
+    ``extract`` is the extraction function the conversion calls (a module-level
+    function: the workers import it by name).
+    """
+
+    def __init__(self, extract: Callable[..., Extraction], *, workers: int, timeout: float) -> None:
         if workers < 1:
             raise ValueError(f"an extraction pool needs at least one worker, not {workers}")
         if timeout <= 0:
             raise ValueError(f"the extraction time limit must be positive, not {timeout}")
-        self.function = function
+        self.extract = extract
         self.timeout = timeout
+        self.workers = workers
         self._pool = ProcessPool(
             max_workers=workers,
             max_tasks=TASKS_PER_WORKER,
@@ -53,29 +65,41 @@ class ExtractionPool:
             context=multiprocessing.get_context("spawn"),
         )
 
-    def run(self, *args: Any, **kwargs: Any) -> Deferred[Extraction]:
-        """Extract in a worker; the Deferred fires on the reactor with the outcome."""
-        result: Deferred[Extraction] = Deferred()
-        future = self._pool.schedule(self.function, args=args, kwargs=kwargs, timeout=self.timeout)
+    def submit(self, body: bytes, **kwargs: Any) -> Future[Conversion]:
+        """Convert in a worker (``convert_page``'s keyword arguments); see :meth:`outcome`."""
+        kwargs["extract"] = self.extract
+        return self._pool.schedule(convert_page, args=(body,), kwargs=kwargs, timeout=self.timeout)
 
-        def done(finished: Future[Extraction]) -> None:
-            reactor.callFromThread(result.callback, self._outcome(finished))  # type: ignore[attr-defined]
+    def run(self, body: bytes, **kwargs: Any) -> Deferred[Conversion]:
+        """Convert in a worker; the Deferred fires on the reactor with the outcome."""
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
 
-        future.add_done_callback(done)
+        result: Deferred[Conversion] = Deferred()
+
+        def done(finished: Future[Conversion]) -> None:
+            reactor.callFromThread(result.callback, self.outcome(finished))  # type: ignore[attr-defined]
+
+        self.submit(body, **kwargs).add_done_callback(done)
         return result
 
-    def _outcome(self, future: Future[Extraction]) -> Extraction:
+    def outcome(self, future: Future[Conversion]) -> Conversion:
+        """The conversion of a finished future, or the outcome that says how it failed."""
         try:
             return future.result()
         except TimeoutError:
-            return Extraction("timeout", f"extraction took longer than {self.timeout:g} s")
+            return Conversion(
+                TextOutcome.TIMEOUT, f"extraction took longer than {self.timeout:g} s"
+            )
         except ProcessExpired as exc:
-            return Extraction("crashed", f"extraction worker died (exit code {exc.exitcode})")
+            return Conversion(
+                TextOutcome.CRASHED, f"extraction worker died (exit code {exc.exitcode})"
+            )
         except CancelledError:
-            return Extraction("failed", "extraction cancelled at shutdown")
+            return Conversion(TextOutcome.FAILED, "extraction cancelled at shutdown")
         except Exception as exc:
             logger.debug("extraction raised", exc_info=True)
-            return Extraction("failed", f"{type(exc).__name__}: {exc}")
+            return Conversion(TextOutcome.FAILED, f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Stop the workers; pages still queued are cancelled."""

@@ -34,7 +34,7 @@ from twisted.web._newclient import STATUS
 
 from crawler.extensions.archive import ArchiveExtension
 from crawler.failures import ARCHIVE_STOPPED
-from crawler.meta import CAPTURE_META, HEAD_META, REASON_META, STARTED_META
+from crawler.meta import CAPTURE_META, EXCHANGE_META, HEAD_META, REASON_META, STARTED_META
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -103,7 +103,7 @@ class ArchivingHTTP11DownloadHandler(HTTP11DownloadHandler):
         if self._archive_failed():
             raise IgnoreRequest(f"{ARCHIVE_STOPPED}: {request.url}")
         # What a previous attempt or redirect hop left must not pass for this download's.
-        for key in (HEAD_META, REASON_META, CAPTURE_META):
+        for key in (HEAD_META, REASON_META, CAPTURE_META, EXCHANGE_META):
             request.meta.pop(key, None)
         request.meta[STARTED_META] = datetime.now(UTC)
         # The agent set-up of HTTP11DownloadHandler.download_request(), with our agent.

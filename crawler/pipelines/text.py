@@ -1,18 +1,18 @@
 """Turn archived pages into corpus text files, conversion records and index outcomes.
 
-For each page: HTML goes to the extraction pool (off the reactor, within
-ARCHIVER_EXTRACT_TIMEOUT); the text is rendered in the corpus format, archived
-as a ``conversion`` record that refers to the response, then written to
-``text/`` under the name the input gives it. Whatever happens, the capture's
-index row says what the page gave: a text file, or no text and why.
+For each page, the response as archived (status, stored header lines, body
+still content-coded) goes to the extraction pool, off the reactor and within
+ARCHIVER_EXTRACT_TIMEOUT, where :func:`crawler.extract.convert.convert_page`
+makes the document, exactly as ``archiver extract`` does from the WARC files.
+The text is archived as a ``conversion`` record that refers to the response,
+then written to ``text/`` under the name the input gives it. Whatever happens,
+the capture's index row says what the page gave: a text file, or no text and why.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -20,19 +20,13 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
-from crawler.extensions.archive import ArchiveExtension, archive_of, archive_root
+from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.extract.pool import ExtractionPool
 from crawler.items import Page, SeedOutcome
-from crawler.text.document import (
-    AmbiguousDocumentError,
-    Document,
-    DocumentValueError,
-    file_name,
-    parse_date,
-    render,
-    write_document,
-)
-from crawler.warc.exchange import header_value, media_type
+from crawler.layout import Layout
+from crawler.outcomes import TextOutcome
+from crawler.text.document import file_name, write_document
+from crawler.warc.exchange import stored_headers
 
 if TYPE_CHECKING:
     from typing import Self
@@ -40,66 +34,9 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from crawler.archive import Capture
-    from crawler.extract.page import Extraction
+    from crawler.extract.convert import Conversion
 
 logger = logging.getLogger(__name__)
-
-_WORDS_RE = re.compile(r"\w+")
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-#: Bytes at the start of a body that sniffing looks at when there is no Content-Type.
-SNIFF_BYTES = 512
-
-
-def looks_like_html(body: bytes) -> bool:
-    """Sniff an untyped body the way browsers do: markup near the start."""
-    head = body[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<p"))
-
-
-def text_document(extraction: Extraction, url: str) -> Document:
-    """The corpus document of an extraction, with header look-alikes settled.
-
-    The headline that pages repeat at the top of the article is dropped: the
-    title line already says it. The format has no escapes: a first paragraph
-    shaped like a header line the document lacks would read back as that header.
-    A dateline becomes the date, a ``# Heading`` the title; anything else of
-    that kind is dropped.
-    """
-    paragraphs = list(extraction.paragraphs)
-    if paragraphs and extraction.title and _same_words(paragraphs[0], extraction.title):
-        paragraphs = paragraphs[1:]
-    doc = Document(
-        title=extraction.title,
-        published=extraction.published,
-        site_name=extraction.site_name,
-        paragraphs=paragraphs,
-        url=url,
-    )
-    for _ in range(3):
-        try:
-            render(doc)
-        except AmbiguousDocumentError:
-            first, rest = doc.paragraphs[0], doc.paragraphs[1:]
-            if doc.title is None and first.startswith("# "):
-                doc = replace(doc, title=first[2:].strip(), paragraphs=rest)
-            elif doc.published is None and _as_date(first) is not None:
-                doc = replace(doc, published=_as_date(first), paragraphs=rest)
-            else:
-                doc = replace(doc, paragraphs=rest)
-        else:
-            return doc
-    return doc
-
-
-def _same_words(a: str, b: str) -> bool:
-    return _WORDS_RE.findall(a.casefold()) == _WORDS_RE.findall(b.casefold())
-
-
-def _as_date(text: str) -> date | None:
-    try:
-        return parse_date(text)
-    except ValueError:
-        return None
 
 
 class TextPipeline:
@@ -113,7 +50,8 @@ class TextPipeline:
         self.workers = settings.getint("ARCHIVER_EXTRACT_WORKERS") or os.cpu_count() or 1
         self.timeout = settings.getfloat("ARCHIVER_EXTRACT_TIMEOUT")
         self.function = load_object(settings.get("ARCHIVER_EXTRACT_FUNCTION"))
-        self.text_dir = archive_root(settings) / "text"
+        self.layout = Layout.of(settings)
+        self.text_dir = self.layout.text_dir
         self._archive: ArchiveExtension | None = None
         self._pool: ExtractionPool | None = None
 
@@ -135,13 +73,15 @@ class TextPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, SeedOutcome) and item.capture is not None:
-            outcome = "http_error" if item.http_status else "failed"
+            outcome = TextOutcome.HTTP_ERROR if item.http_status else TextOutcome.FAILED
             self._record(item.capture, text_outcome=outcome, text_reason=item.reason)
         elif isinstance(item, Page):
             copy = item.archived_copy
             if copy is not None and copy.failure_capture is not None:
                 self._record(
-                    copy.failure_capture, text_outcome="http_error", text_reason=copy.failure
+                    copy.failure_capture,
+                    text_outcome=TextOutcome.HTTP_ERROR,
+                    text_reason=copy.failure,
                 )
             try:
                 await self._page(item)
@@ -149,82 +89,72 @@ class TextPipeline:
                 # An extractor plugged in by the user, a stopped pool: the page still gets
                 # an outcome, and the item goes on to be indexed.
                 logger.warning("Text of %s failed", item.url, exc_info=True)
-                self._no_text(item, "failed", f"{type(exc).__name__}: {exc}")
+                self._no_text(item, TextOutcome.FAILED, f"{type(exc).__name__}: {exc}")
         return item
 
     async def _page(self, page: Page) -> None:
-        kind = media_type(page.headers)
-        if kind not in HTML_TYPES and not (kind is None and looks_like_html(page.body)):
-            self._no_text(page, "not_html", f"not HTML ({kind or 'no Content-Type'})")
-            return
-        if not page.body.strip():
-            self._no_text(page, "empty", "empty body")
-            return
         assert self._pool is not None
-        fetched = date.fromisoformat(page.capture.fetched_at[:10])
-        content_type = header_value(page.headers, b"content-type")
-        extraction: Extraction = await maybe_deferred_to_future(
+        exchange = page.exchange
+        if exchange is not None:
+            status, reason, headers, body = (
+                exchange.status,
+                exchange.reason,
+                stored_headers(exchange),
+                exchange.body,
+            )
+        else:
+            # A page from a spider that did not keep the exchange: Scrapy's decoded view.
+            status, reason, headers, body = page.status, None, list(page.headers), page.body
+        conversion: Conversion = await maybe_deferred_to_future(
             self._pool.run(
-                page.body,
+                body,
+                status=status,
+                reason=reason,
+                headers=headers,
                 url=page.source_url,
-                content_type=content_type.decode("latin-1") if content_type else None,
-                fetched=fetched,
+                original_url=page.seed.url,
+                fetched=date.fromisoformat(page.capture.fetched_at[:10]),
             )
         )
-        if extraction.outcome != "text":
-            self._no_text(page, extraction.outcome, extraction.reason or extraction.outcome)
+        if conversion.outcome != TextOutcome.WRITTEN or conversion.text is None:
+            self._no_text(page, conversion.outcome, conversion.reason or str(conversion.outcome))
             return
-        doc = text_document(extraction, page.seed.url)
-        try:
-            text = render(doc)
-        except DocumentValueError as exc:
-            self._no_text(page, "failed", f"cannot write the text: {exc}")
-            return
-        if not doc.paragraphs:
-            self._no_text(page, "empty", "no main text found")
-            return
-        self._write(page, doc, text, extraction)
+        self._write(page, conversion)
 
-    def _write(self, page: Page, doc: Document, text: str, extraction: Extraction) -> None:
-        assert self._archive is not None
-        conversion_id = self._archive.record_conversion(page.capture, text)
+    def _write(self, page: Page, conversion: Conversion) -> None:
+        assert self._archive is not None and conversion.text is not None
+        conversion_id = self._archive.record_conversion(page.capture, conversion.text)
         if conversion_id is None:
-            self._no_text(page, "failed", "the conversion record could not be archived")
+            self._no_text(page, TextOutcome.FAILED, "the conversion record could not be archived")
             return
         name = page.seed.document or file_name(page.seed.position, page.seed.url)
         try:
             self.text_dir.mkdir(parents=True, exist_ok=True)
             # Not synced to disk one by one: the conversion record holds the same text.
-            write_document(self.text_dir, name, text, durable=False)
+            write_document(self.text_dir, name, conversion.text, durable=False)
         except OSError as exc:
             logger.warning(
                 "Could not write %(path)s", {"path": self.text_dir / name}, exc_info=True
             )
             self.crawler.stats.inc_value("archiver/text/write_errors")
-            self._no_text(page, "failed", f"cannot write text file: {exc}")
+            self._no_text(page, TextOutcome.FAILED, f"cannot write text file: {exc}")
             return
-        relative = f"text/{name}"
+        relative = self.layout.text_relative(name)
         page.text_path = relative
         self.crawler.stats.inc_value("archiver/text/written")
         self._record(
             page.capture,
-            text_outcome="written",
+            **conversion.index_fields(),
             text_path=relative,
-            title=doc.title,
-            published=doc.published.isoformat() if doc.published else None,
-            site_name=doc.site_name,
-            author=extraction.author,
-            language=extraction.language,
-            text_chars=sum(len(p) for p in doc.paragraphs),
             conversion_record_id=conversion_id,
         )
         logger.debug("Text of %(url)s in %(path)s", {"url": page.seed.url, "path": relative})
 
-    def _no_text(self, page: Page, outcome: str, reason: str) -> None:
+    def _no_text(self, page: Page, outcome: TextOutcome, reason: str) -> None:
         page.text_reason = reason
         self.crawler.stats.inc_value(f"archiver/text/{outcome}")
         logger.debug("No text from %(url)s: %(reason)s", {"url": page.url, "reason": reason})
-        self._record(page.capture, text_outcome=outcome, text_reason=reason)
+        self._record(page.capture, text_outcome=str(outcome), text_reason=reason)
 
     def _record(self, capture: Capture, **fields: Any) -> None:
         assert self._archive is not None

@@ -32,7 +32,7 @@ from crawler.inputs import (
     read_input,
 )
 from crawler.items import ArchivedCopy, Page, SeedOutcome
-from crawler.meta import CAPTURE_META, COPY_META, FAILURE_META, SEED_META
+from crawler.meta import CAPTURE_META, COPY_META, EXCHANGE_META, FAILURE_META, SEED_META
 from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ class UrlsSpider(Spider):
             status=response.status,
             headers=header_pairs(response.headers),
             body=response.body,
+            exchange=response.meta.get(EXCHANGE_META),
             redirects=list(response.meta.get("redirect_urls", [])),
             archived_copy=response.meta.get(COPY_META),
         )

@@ -141,3 +141,25 @@ def header_value(headers: list[Header], name: bytes) -> bytes | None:
         if key.lower() == wanted:
             found = value
     return found
+
+
+def parse_head_lines(head: bytes) -> list[Header]:
+    """The header lines of an HTTP head (after its first line), folded lines joined."""
+    headers: list[Header] = []
+    for raw in head.split(b"\n")[1:]:
+        line = raw.rstrip(b"\r")
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t") and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip())
+            continue
+        name, sep, value = line.partition(b":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return headers
+
+
+def stored_headers(exchange: Exchange) -> list[Header]:
+    """The response's header lines as the archive stores them (and replay reads them)."""
+    return parse_head_lines(response_block(exchange))

@@ -2,7 +2,7 @@
 
 warcio parses the record headers and frames the blocks (``no_record_parse``, so
 each block comes exactly as stored); the checks of each record are in
-:mod:`crawler.warc.verify_record`. Before warcio sees a file, its first bytes
+:mod:`crawler.warc.verify.record`. Before warcio sees a file, its first bytes
 say what it is, so that LZ4, zstd or a text file get a clear verdict instead of
 whatever a WARC parser makes of them.
 """
@@ -19,13 +19,13 @@ from typing import IO, TYPE_CHECKING
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from crawler.warc.verify_record import FileState, check_record
-from crawler.warc.verify_report import FileReport
+from crawler.warc.verify.record import FileState, check_record
+from crawler.warc.verify.report import FileReport
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from crawler.warc.verify_record import Links
+    from crawler.warc.verify.record import Links
 
 OPEN_SUFFIX = ".open"
 #: Bytes read (and, for gzip, inflated) to tell what a file is.

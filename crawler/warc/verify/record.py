@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from crawler.warc.verify_block import (
+from crawler.warc.verify.block import (
     BadGzip,
     Fields,
     Here,
@@ -20,13 +20,13 @@ from crawler.warc.verify_block import (
     first,
     read_block,
 )
-from crawler.warc.verify_http import Hashes
+from crawler.warc.verify.http import Hashes
 
 if TYPE_CHECKING:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.recordloader import ArcWarcRecord
 
-    from crawler.warc.verify_report import FileReport
+    from crawler.warc.verify.report import FileReport
 
 MANDATORY_HEADERS = ("WARC-Record-ID", "WARC-Type", "WARC-Date", "Content-Length")
 STANDARD_VERSIONS = frozenset({"WARC/1.0", "WARC/1.1"})

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.warc.verify_file import OPEN_SUFFIX, check_path
-from crawler.warc.verify_record import Links
-from crawler.warc.verify_report import (
+from crawler.warc.verify.file import OPEN_SUFFIX, check_path
+from crawler.warc.verify.record import Links
+from crawler.warc.verify.report import (
     MAX_PROBLEMS_KEPT,
     MAX_PROBLEMS_SHOWN,
     FileReport,

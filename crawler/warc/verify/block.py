@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.warc.verify_digest import Digest, DigestError, UnsupportedDigest, parse_digest
-from crawler.warc.verify_http import Hashes, HttpPayload
+from crawler.warc.verify.digest import Digest, DigestError, UnsupportedDigest, parse_digest
+from crawler.warc.verify.http import Hashes, HttpPayload
 
 if TYPE_CHECKING:
     from warcio.recordloader import ArcWarcRecord
 
-    from crawler.warc.verify_report import FileReport
+    from crawler.warc.verify.report import FileReport
 
 #: Bytes of a block read (and hashed) at a time.
 BLOCK_READ_SIZE = 1 << 16

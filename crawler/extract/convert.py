@@ -1,0 +1,186 @@
+"""Page -> corpus document, or the reason there is none: one decision for live and replay.
+
+:func:`convert_page` takes a response as the archive stores it (status, header
+lines, body still content-coded) and decides everything between the bytes and
+the text file: is it HTML, undo the Content-Encoding, extract, settle the
+document's header look-alikes, render. The live text pipeline runs it in the
+extraction workers; ``archiver extract`` runs it on records read back from the
+WARC files. Same bytes and capture date in, same text out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from crawler.extract.coding import decode_content
+from crawler.outcomes import ExtractionOutcome, TextOutcome
+from crawler.text.document import (
+    AmbiguousDocumentError,
+    Document,
+    DocumentValueError,
+    parse_date,
+    render,
+)
+from crawler.warc.exchange import header_value, media_type, standard_reason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import date
+
+    from crawler.extract.page import Extraction
+    from crawler.warc.exchange import Header
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: Bytes at the start of a body that sniffing looks at when there is no Content-Type.
+SNIFF_BYTES = 512
+_WORDS_RE = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """What a page gave: a rendered document (outcome ``written``) or why not."""
+
+    outcome: TextOutcome
+    reason: str | None = None
+    document: Document | None = None
+    text: str | None = None  #: the document in the corpus format
+    author: str | None = None
+    language: str | None = None
+
+    def index_fields(self) -> dict[str, Any]:
+        """The ``captures`` columns this conversion fills (but the text path)."""
+        fields: dict[str, Any] = {"text_outcome": str(self.outcome), "text_reason": self.reason}
+        doc = self.document
+        if doc is not None and self.text is not None:
+            fields.update(
+                title=doc.title,
+                published=doc.published.isoformat() if doc.published else None,
+                site_name=doc.site_name,
+                author=self.author,
+                language=self.language,
+                text_chars=sum(len(p) for p in doc.paragraphs),
+            )
+        return fields
+
+
+def looks_like_html(body: bytes) -> bool:
+    """Sniff an untyped body the way browsers do: markup near the start."""
+    head = body[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<p"))
+
+
+def is_html(headers: Sequence[Header], body: bytes) -> bool:
+    kind = media_type(list(headers))
+    return kind in HTML_TYPES or (kind is None and looks_like_html(body))
+
+
+def convert_page(
+    body: bytes,
+    *,
+    status: int,
+    headers: Sequence[Header],
+    url: str,
+    original_url: str,
+    fetched: date | None,
+    reason: bytes | None = None,
+    extract: Callable[..., Extraction] | None = None,
+) -> Conversion:
+    """The corpus document of one archived response, or the outcome that says why not.
+
+    ``body`` is the entity body as stored (still content-coded), ``headers``
+    the response's header lines, ``url`` the URL the content stands for (links
+    and site names are read from it), ``original_url`` the URL the user gave
+    (the document's ``Original url``), ``fetched`` the capture date, which
+    bounds the publication date, ``reason`` the status line's reason phrase.
+    ``extract`` is the extraction function
+    (``ARCHIVER_EXTRACT_FUNCTION``; :func:`crawler.extract.page.extract_page`).
+    """
+    if not 200 <= status < 300:
+        phrase = (standard_reason(status) if reason is None else reason).decode("latin-1")
+        return Conversion(TextOutcome.HTTP_ERROR, f"HTTP {status} {phrase}".rstrip())
+    decoded = decode_content(headers, body)
+    if not is_html(headers, decoded.body):
+        kind = media_type(list(headers)) or "no Content-Type"
+        return Conversion(TextOutcome.NOT_HTML, f"not HTML ({kind})")
+    if not decoded.body.strip():
+        return Conversion(TextOutcome.EMPTY, "empty body")
+    if extract is None:
+        from crawler.extract.page import extract_page
+
+        extract = extract_page
+    content_type = header_value(list(headers), b"content-type")
+    try:
+        extraction = extract(
+            decoded.body,
+            url=url,
+            content_type=content_type.decode("latin-1") if content_type else None,
+            fetched=fetched,
+        )
+    except Exception as exc:  # a plugged-in extractor: the page still gets an outcome
+        return Conversion(TextOutcome.FAILED, f"{type(exc).__name__}: {exc}")
+    if extraction.outcome != ExtractionOutcome.TEXT:
+        outcome = TextOutcome(extraction.outcome)
+        return Conversion(outcome, extraction.reason or str(outcome))
+    doc = text_document(extraction, original_url)
+    try:
+        text = render(doc)
+    except DocumentValueError as exc:
+        return Conversion(TextOutcome.FAILED, f"cannot write the text: {exc}")
+    if not doc.paragraphs:
+        return Conversion(TextOutcome.EMPTY, "no main text found")
+    return Conversion(
+        TextOutcome.WRITTEN,
+        decoded.problem,
+        document=doc,
+        text=text,
+        author=extraction.author,
+        language=extraction.language,
+    )
+
+
+def text_document(extraction: Extraction, url: str) -> Document:
+    """The corpus document of an extraction, with header look-alikes settled.
+
+    The headline that pages repeat at the top of the article is dropped: the
+    title line already says it. The format has no escapes: a first paragraph
+    shaped like a header line the document lacks would read back as that header.
+    A dateline becomes the date, a ``# Heading`` the title; anything else of
+    that kind is dropped.
+    """
+    paragraphs = list(extraction.paragraphs)
+    if paragraphs and extraction.title and _same_words(paragraphs[0], extraction.title):
+        paragraphs = paragraphs[1:]
+    doc = Document(
+        title=extraction.title,
+        published=extraction.published,
+        site_name=extraction.site_name,
+        paragraphs=paragraphs,
+        url=url,
+    )
+    for _ in range(3):
+        try:
+            render(doc)
+        except AmbiguousDocumentError:
+            first, rest = doc.paragraphs[0], doc.paragraphs[1:]
+            if doc.title is None and first.startswith("# "):
+                doc = replace(doc, title=first[2:].strip(), paragraphs=rest)
+            elif doc.published is None and _as_date(first) is not None:
+                doc = replace(doc, published=_as_date(first), paragraphs=rest)
+            else:
+                doc = replace(doc, paragraphs=rest)
+        else:
+            return doc
+    return doc
+
+
+def _same_words(a: str, b: str) -> bool:
+    return _WORDS_RE.findall(a.casefold()) == _WORDS_RE.findall(b.casefold())
+
+
+def _as_date(text: str) -> date | None:
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
