@@ -1,8 +1,9 @@
 """The ``archiver`` command: the archiver's Scrapy commands, from any folder.
 
-``archiver crawl FILE [-o DIR] [--archived]`` runs ``scrapy crawl urls -a urls=FILE``
-with the archive in DIR (default ``$ARCHIVER_DIR`` or ``./archives``) and, with
-``--archived``, dead URLs fetched from a web archive; every other
+``archiver crawl FILE [-o DIR] [--archived] [--resume] [--replay DIR [--at WHEN]]
+[--requisites]`` runs ``scrapy crawl urls -a urls=FILE`` with the archive in DIR
+(default ``$ARCHIVER_DIR`` or ``./archives``), each option turned into its
+``ARCHIVER_*`` setting; every other
 command (``verify``, ``rebuild``, ``settings``, ...) is passed to Scrapy as is.
 """
 
@@ -22,6 +23,9 @@ def crawl_arguments(argv: list[str]) -> list[str]:
     parser.add_argument("-o", "--output")
     parser.add_argument("--archived", action="store_true")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--replay")
+    parser.add_argument("--at")
+    parser.add_argument("--requisites", action="store_true")
     # Scrapy's options that take a value, so that their values are not taken for FILE.
     for flags in (("-s", "--set"), ("-a",), ("-L", "--loglevel"), ("--logfile",)):
         parser.add_argument(*flags, action="append", default=[], dest=flags[-1].lstrip("-"))
@@ -43,6 +47,12 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         result += ["-s", "ARCHIVER_ARCHIVED_FALLBACK=True"]
     if known.resume:
         result += ["-s", "ARCHIVER_RESUME=True"]
+    if known.replay:
+        result += ["-s", f"ARCHIVER_REPLAY={known.replay}"]
+    if known.at:
+        result += ["-s", f"ARCHIVER_REPLAY_AT={known.at}"]
+    if known.requisites:
+        result += ["-s", "ARCHIVER_REQUISITES=True"]
     return result + rest
 
 

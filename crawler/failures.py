@@ -14,6 +14,7 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.meta import REASON_META
+from crawler.outcomes import InputOutcome
 from crawler.warc.exchange import standard_reason
 
 ROBOTS_MESSAGE = "Forbidden by robots.txt"
@@ -41,11 +42,11 @@ def _detail(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
-def outcome_of(error: BaseException) -> str:
+def outcome_of(error: BaseException) -> InputOutcome:
     """The seed outcome a failure leads to: ``forbidden`` (robots.txt) or ``failed``."""
     if isinstance(error, IgnoreRequest) and str(error) == ROBOTS_MESSAGE:
-        return "forbidden"
-    return "failed"
+        return InputOutcome.FORBIDDEN
+    return InputOutcome.FAILED
 
 
 def describe(error: BaseException) -> str:

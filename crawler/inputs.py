@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
+from crawler.outcomes import InputOutcome
 from crawler.text.document import parse_date
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Rejected:
     source: str
     line: int
     reason: str
-    kind: str = "invalid"  #: "invalid" or "duplicate"
+    kind: InputOutcome = InputOutcome.INVALID  #: invalid or duplicate
     document: str | None = None
 
 
@@ -190,7 +191,12 @@ def read_url_list(stream: BinaryIO, source: str) -> Iterator[Entry]:
             yield Rejected(text, position, source, lineno, reason)
         elif (first := dedup.first(text, lineno)) is not None:
             yield Rejected(
-                text, position, source, lineno, f"{DUPLICATE_PREFIX}line {first}", "duplicate"
+                text,
+                position,
+                source,
+                lineno,
+                f"{DUPLICATE_PREFIX}line {first}",
+                InputOutcome.DUPLICATE,
             )
         else:
             yield Seed(text, position, source, lineno)
@@ -258,7 +264,7 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
             yield Rejected(url, position, source, line, reason, document=name)
         elif (first := dedup.first(url, position)) is not None:
             duplicate = f"{DUPLICATE_PREFIX}{names[first]}"
-            yield Rejected(url, position, source, line, duplicate, "duplicate", name)
+            yield Rejected(url, position, source, line, duplicate, InputOutcome.DUPLICATE, name)
         else:
             yield Seed(url, position, source, line, name, published)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crawler.archive import Capture
     from crawler.inputs import Rejected, Seed
+    from crawler.outcomes import InputOutcome
     from crawler.warc.exchange import Exchange
 
 
@@ -49,7 +50,7 @@ class SeedOutcome:
     """What became of an input entry that produced no page."""
 
     seed: Seed | Rejected
-    outcome: str  #: "failed", "forbidden", "invalid" or "duplicate"
+    outcome: InputOutcome  #: failed, forbidden, invalid or duplicate
     reason: str
     capture: Capture | None = None  #: the response archived for it, when there was one
     url: str | None = None  #: the last URL tried, after redirects

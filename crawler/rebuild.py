@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.index import Index
 from crawler.inputs import DUPLICATE_PREFIX
+from crawler.layout import REPORT_NAME, Layout
+from crawler.outcomes import InputOutcome, TextOutcome
 from crawler.text.document import Document, DocumentFormatError, parse
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-REPORT_NAME = "report.jsonl"
 #: Documents listed by name in the summary's list of failures; the report has them all.
 SUMMARY_FAILURES = 50
 _WORD_RE = re.compile(r"\w+")
@@ -91,7 +92,7 @@ def _compare(row: ReportRow, old: Document | None, new: Document) -> None:
 
 
 def _fetch_row(name: str, seed: Any, capture: Any) -> ReportRow:
-    outcome = seed["outcome"] if seed is not None else "failed"
+    outcome = seed["outcome"] if seed is not None else InputOutcome.FAILED
     row = ReportRow(
         document=name,
         url=seed["url"] if seed is not None else None,
@@ -102,14 +103,14 @@ def _fetch_row(name: str, seed: Any, capture: Any) -> ReportRow:
     )
     if capture is not None:
         row.status = capture["status"]
-        if outcome == "archived" and capture["text_outcome"] != "written":
+        if outcome == InputOutcome.ARCHIVED and capture["text_outcome"] != TextOutcome.WRITTEN:
             row.outcome, row.reason = "no text", capture["text_reason"]
     return row
 
 
 def build_report(corpus: Path, out: Path, crawl_id: int) -> list[ReportRow]:
     """One row per document of ``corpus``; copies duplicates' rebuilt text under their names."""
-    index = Index(out / "index.sqlite")
+    index = Index(Layout(out).index)
     try:
         seeds = {
             row["document"]: row
@@ -121,7 +122,7 @@ def build_report(corpus: Path, out: Path, crawl_id: int) -> list[ReportRow]:
         }
     finally:
         index.close()
-    text_dir = out / "text"
+    text_dir = Layout(out).text_dir
     rows = []
     for path in sorted(corpus.glob("*.txt")):
         seed = seeds.get(path.name)
@@ -131,12 +132,14 @@ def build_report(corpus: Path, out: Path, crawl_id: int) -> list[ReportRow]:
         if old is not None:
             row.title_old = old.title
             row.date_old = old.published.isoformat() if old.published else None
-        elif row.outcome in ("archived", "duplicate"):
+        elif row.outcome in (InputOutcome.ARCHIVED, InputOutcome.DUPLICATE):
             row.reason = f"old document unreadable: {problem}"
         target = text_dir / path.name
         # Only texts this crawl wrote count: the folder may hold older rebuilds.
-        written = row.outcome == "archived" and seed is not None and bool(seed["text_path"])
-        if row.outcome == "duplicate" and seed is not None:
+        written = (
+            row.outcome == InputOutcome.ARCHIVED and seed is not None and bool(seed["text_path"])
+        )
+        if row.outcome == InputOutcome.DUPLICATE and seed is not None:
             first = seeds.get((seed["reason"] or "").removeprefix(DUPLICATE_PREFIX))
             if first is not None and first["text_path"] and first["document"] != path.name:
                 shutil.copyfile(out / first["text_path"], target)

@@ -29,6 +29,16 @@ ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page"
 # Skip the input entries that interrupted crawls of the same input already did.
 ARCHIVER_RESUME = False
 
+# -- offline replay ------------------------------------------------------------
+# An archive folder to serve responses from instead of the network (--replay).
+ARCHIVER_REPLAY = ""
+# The moment to replay: the capture closest to it is served (--at); empty: the latest.
+ARCHIVER_REPLAY_AT = ""
+
+# -- page requisites -----------------------------------------------------------
+# Also archive the images, stylesheets and scripts a page references (--requisites).
+ARCHIVER_REQUISITES = False
+
 # -- archived copies of dead URLs ---------------------------------------------
 ARCHIVER_ARCHIVED_FALLBACK = False
 ARCHIVER_WAYBACK_URL = "https://web.archive.org"

@@ -15,7 +15,8 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.commands import check_settings, usage_error
 from crawler.extensions.archive import ArchiveExtension
-from crawler.rebuild import REPORT_NAME, build_report, summarize, write_report
+from crawler.layout import REPORT_NAME
+from crawler.rebuild import build_report, summarize, write_report
 from crawler.spiders.urls import UrlsSpider
 
 if TYPE_CHECKING:

@@ -8,6 +8,7 @@ from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.index import SeedRow
 from crawler.inputs import Rejected
 from crawler.items import ArchivedCopy, Page, SeedOutcome
+from crawler.outcomes import InputOutcome
 
 if TYPE_CHECKING:
     from typing import Self
@@ -41,7 +42,7 @@ class SeedIndexPipeline:
                 line=item.seed.line,
                 position=item.seed.position,
                 document=item.seed.document,
-                outcome="archived",
+                outcome=InputOutcome.ARCHIVED,
                 capture_id=item.capture.capture_id,
                 final_url=item.url,
                 text_path=item.text_path,

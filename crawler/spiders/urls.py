@@ -33,6 +33,7 @@ from crawler.inputs import (
 )
 from crawler.items import ArchivedCopy, Page, SeedOutcome
 from crawler.meta import CAPTURE_META, COPY_META, EXCHANGE_META, FAILURE_META, SEED_META
+from crawler.outcomes import InputOutcome
 from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class UrlsSpider(Spider):
         if isinstance(entry, Rejected):
             stats.inc_value(f"archiver/input/{entry.kind}")
             # Unusable lines are the user's to fix; a duplicate is fetched once anyway.
-            level = logging.DEBUG if entry.kind == "duplicate" else logging.WARNING
+            level = logging.DEBUG if entry.kind == InputOutcome.DUPLICATE else logging.WARNING
             _log_skipped(level, entry, entry.text, entry.reason)
             return SeedOutcome(entry, entry.kind, entry.reason)
         try:
@@ -142,7 +143,7 @@ class UrlsSpider(Spider):
         except ValueError as exc:
             stats.inc_value("archiver/input/invalid")
             _log_skipped(logging.WARNING, entry, entry.url, str(exc))
-            return SeedOutcome(entry, "invalid", str(exc))
+            return SeedOutcome(entry, InputOutcome.INVALID, str(exc))
         stats.inc_value("archiver/input/seeds")
         return request
 
@@ -199,10 +200,12 @@ class UrlsSpider(Spider):
         try:
             found = closest(parse_cdx(response.body), seed.published or datetime.now(UTC))
         except ValueError as exc:
-            yield SeedOutcome(seed, "failed", f"{reason}; unreadable archive index: {exc}", capture)
+            yield SeedOutcome(
+                seed, InputOutcome.FAILED, f"{reason}; unreadable archive index: {exc}", capture
+            )
             return
         if found is None:
-            yield SeedOutcome(seed, "failed", f"{reason}; no archived copy", capture)
+            yield SeedOutcome(seed, InputOutcome.FAILED, f"{reason}; no archived copy", capture)
             return
         url = replay_url(self.wayback, found)
         yield Request(
@@ -218,7 +221,7 @@ class UrlsSpider(Spider):
         reason, capture = request.meta[FAILURE_META]
         assert failure.value is not None
         problem = f"{reason}; archived copy lookup failed: {describe(failure.value)}"
-        yield SeedOutcome(request.meta[SEED_META], "failed", problem, capture)
+        yield SeedOutcome(request.meta[SEED_META], InputOutcome.FAILED, problem, capture)
 
 
 def _own_capture(request: Request) -> Capture | None:
