@@ -244,6 +244,12 @@ def iter_records(path: Path, *, with_payload: bool = True) -> Iterator[StoredRec
                 block = record.raw_stream.read() if with_payload else b""
                 iterator.read_to_end(record)
                 offset = iterator.get_record_offset()
+                declared = _declared_length(record)
+                if with_payload and declared is not None and len(block) < declared:
+                    yield ReadProblem(
+                        name, offset, f"record cut short: {len(block)} of {declared} bytes"
+                    )
+                    return
                 yield _stored(record, block, name, offset, iterator.get_record_length())
                 offset = None
         except ArchiveLoadFailed as exc:
@@ -253,13 +259,21 @@ def iter_records(path: Path, *, with_payload: bool = True) -> Iterator[StoredRec
             yield ReadProblem(name, _offset_after(iterator, offset), f"{type(exc).__name__}: {exc}")
 
 
+def _declared_length(record: object) -> int | None:
+    """The block length the record's header declares (for ARC, less the header warcio made)."""
+    length = getattr(record, "length", None)
+    return length if isinstance(length, int) and length >= 0 else None
+
+
 def _offset_after(iterator: ArchiveIterator, offset: int | None) -> int | None:
     if offset is not None:
         return offset
     try:
-        return int(iterator.offset)
+        offset = int(iterator.offset)
     except (AttributeError, TypeError, ValueError):
         return None
+    # warcio counts back from the end of a gzip member it could not finish.
+    return offset if offset >= 0 else None
 
 
 def _message(exc: ArchiveLoadFailed) -> str:

@@ -1,0 +1,137 @@
+"""The page -> document step that live crawls and replay share, and content decoding."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from datetime import date
+
+import pytest
+
+from crawler.extract.coding import decode_content
+from crawler.extract.convert import convert_page
+from crawler.extract.page import Extraction
+from crawler.outcomes import ExtractionOutcome, TextOutcome
+from crawler.text.document import parse
+
+ARTICLE = (
+    b"<html><head><title>Harbour Reopens | Coast News</title>"
+    b"<meta property='og:site_name' content='Coast News'></head><body><article>"
+    + b"<p>The harbour reopened on Monday after a week of repairs to the old sea wall, "
+    b"and the first fishing boats left before dawn.</p>" * 3 + b"</article></body></html>"
+)
+HTML = [(b"Content-Type", b"text/html; charset=utf-8")]
+
+
+def convert(body: bytes, headers: list[tuple[bytes, bytes]], status: int = 200, **kwargs: object):  # type: ignore[no-untyped-def]
+    return convert_page(
+        body,
+        status=status,
+        headers=headers,
+        url="http://example.com/final",
+        original_url="http://example.com/asked",
+        fetched=date(2024, 5, 6),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    "coding, encode",
+    [
+        (b"gzip", lambda data: gzip.compress(data, mtime=0)),
+        (b"x-gzip", lambda data: gzip.compress(data, mtime=0)),
+        (b"deflate", zlib.compress),
+        (b"deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw deflate, as IIS sends
+        (b"gzip", lambda data: gzip.compress(data[:100]) + gzip.compress(data[100:])),
+        (b"identity", lambda data: data),
+    ],
+)
+def test_content_codings_are_undone(coding: bytes, encode: object) -> None:
+    decoded = decode_content([(b"Content-Encoding", coding)], encode(ARTICLE))  # type: ignore[operator]
+    assert decoded.body == ARTICLE
+    assert decoded.problem is None
+
+
+def test_two_codings_are_undone_last_first() -> None:
+    body = gzip.compress(zlib.compress(ARTICLE), mtime=0)
+    decoded = decode_content([(b"Content-Encoding", b"deflate, gzip")], body)
+    assert decoded.body == ARTICLE
+
+
+def test_damaged_and_oversized_bodies_are_flagged() -> None:
+    cut = decode_content([(b"Content-Encoding", b"gzip")], gzip.compress(ARTICLE)[:-30])
+    assert cut.problem == "compressed body cut short"
+    assert ARTICLE.startswith(cut.body[:50])
+
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    limited = decode_content([(b"Content-Encoding", b"gzip")], bomb, limit=1_000_000)
+    assert len(limited.body) == 1_000_000
+    assert limited.problem is not None and "larger than" in limited.problem
+
+    unknown = decode_content([(b"Content-Encoding", b"compress")], ARTICLE)
+    assert unknown.body == ARTICLE
+    assert unknown.problem == "unknown Content-Encoding 'compress'"
+
+    # Servers that label plain bytes as gzip: the stored bytes are the page.
+    mislabelled = decode_content([(b"Content-Encoding", b"gzip")], ARTICLE)
+    assert mislabelled.body == ARTICLE
+    assert mislabelled.problem is not None
+
+
+def test_a_page_becomes_its_document() -> None:
+    plain = convert(ARTICLE, HTML)
+    assert plain.outcome == TextOutcome.WRITTEN
+    assert plain.text is not None
+    doc = parse(plain.text)
+    assert doc.title == "Harbour Reopens"
+    assert doc.site_name == "Coast News"
+    assert doc.url == "http://example.com/asked"  # the URL the user gave
+    assert plain.index_fields()["text_chars"] == sum(len(p) for p in doc.paragraphs)
+
+    # The same page stored gzip-compressed gives the same bytes: one decoder for both paths.
+    zipped = convert(gzip.compress(ARTICLE, mtime=0), [*HTML, (b"Content-Encoding", b"gzip")])
+    assert zipped.text == plain.text
+
+
+@pytest.mark.parametrize(
+    "body, headers, status, outcome, reason",
+    [
+        (ARTICLE, HTML, 404, TextOutcome.HTTP_ERROR, "HTTP 404 Not Found"),
+        (b"%PDF-1.4", [(b"Content-Type", b"application/pdf")], 200, TextOutcome.NOT_HTML,
+         "not HTML (application/pdf)"),
+        (b"{}", [], 200, TextOutcome.NOT_HTML, "not HTML (no Content-Type)"),
+        (b"  \n", HTML, 200, TextOutcome.EMPTY, "empty body"),
+        (b"<html><head><title>x</title></head><body></body></html>", HTML, 200, TextOutcome.EMPTY,
+         "no main text found"),
+    ],
+)  # fmt: skip
+def test_pages_without_text_say_why(
+    body: bytes, headers: list[tuple[bytes, bytes]], status: int, outcome: str, reason: str
+) -> None:
+    result = convert(body, headers, status)
+    assert (result.outcome, result.reason) == (outcome, reason)
+    assert result.text is None
+
+
+def test_the_reason_phrase_of_an_error_is_the_servers() -> None:
+    result = convert(ARTICLE, HTML, 404, reason=b"Not Here")
+    assert result.reason == "HTTP 404 Not Here"
+
+
+def test_untyped_markup_is_sniffed_as_html() -> None:
+    assert convert(ARTICLE, []).outcome == TextOutcome.WRITTEN
+
+
+def broken_extractor(body: bytes, **kwargs: object) -> Extraction:
+    raise RuntimeError("extractor bug")
+
+
+def empty_extractor(body: bytes, **kwargs: object) -> Extraction:
+    return Extraction(ExtractionOutcome.EMPTY, "nothing here")
+
+
+def test_a_plugged_in_extractor_failing_is_an_outcome() -> None:
+    failed = convert(ARTICLE, HTML, extract=broken_extractor)
+    assert (failed.outcome, failed.reason) == (TextOutcome.FAILED, "RuntimeError: extractor bug")
+    empty = convert(ARTICLE, HTML, extract=empty_extractor)
+    assert (empty.outcome, empty.reason) == (TextOutcome.EMPTY, "nothing here")
