@@ -6,16 +6,22 @@ record is on disk, so the index never points at something that is not there.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import surt
 
-from crawler.index import CaptureRow, Index
+from crawler.index import CaptureRow, Index, SeedRow
 from crawler.warc.exchange import header_value, media_type
 from crawler.warc.records import (
+    CAPTURE_URI_PREFIX,
+    CRAWL_URI_PREFIX,
+    SEED_URI_PREFIX,
+    TEXT_OUTCOME_URI_PREFIX,
     conversion_record,
+    json_metadata_record,
     metadata_record,
     new_record_id,
     request_record,
@@ -26,6 +32,7 @@ from crawler.warc.records import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
+    from typing import Any
 
     from crawler.warc.exchange import Exchange
     from crawler.warc.writer import WarcFileWriter
@@ -42,6 +49,11 @@ class Capture:
     url: str
     fetched_at: str
     warc_file: str
+
+
+def as_json(value: Mapping[str, Any]) -> str:
+    """How the index keeps settings and stats: JSON, keys sorted, odd values as text."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def url_key(url: str) -> str:
@@ -62,11 +74,14 @@ class Archive:
         index: Index,
         crawl_id: int,
         *,
+        crawl_uuid: str = "",
         new_id: Callable[[], str] = new_record_id,
     ) -> None:
         self.writer = writer
         self.index = index
         self.crawl_id = crawl_id
+        #: Names the crawl in its WARC files (warcinfo and metadata records).
+        self.crawl_uuid = crawl_uuid
         self._new_id = new_id
 
     def add_exchange(self, exchange: Exchange) -> Capture:
@@ -149,10 +164,96 @@ class Archive:
         """Archive text extracted from ``capture``; return the record id."""
         record_id = self._new_id()
         record = conversion_record(
-            url=capture.url, date=date, text=text, refers_to=capture.record_id, record_id=record_id
+            url=capture.url,
+            date=date,
+            text=text,
+            refers_to=capture.record_id,
+            record_id=record_id,
+            refers_to_date=capture.fetched_at,
         )
         self.writer.write([record])
         return record_id
+
+    # -- what the index holds that no HTTP record holds -----------------------
+    # Each goes to the WARC first (one small JSON metadata record), so that
+    # ``archiver reindex`` can give every table back from the WARC files alone.
+
+    def _add_json(
+        self, url: str, date: datetime, data: Mapping[str, Any], refers_to: str | None = None
+    ) -> str:
+        record_id = self._new_id()
+        record = json_metadata_record(
+            url=url, date=date, data=data, record_id=record_id, refers_to=refers_to
+        )
+        self.writer.write([record])
+        return record_id
+
+    def record_crawl_start(
+        self,
+        date: datetime,
+        *,
+        started_at: str,
+        spider: str,
+        input: str | None,
+        settings: Mapping[str, Any],
+    ) -> str:
+        """Archive the crawl's ``crawls`` row as it starts (with its number in the index)."""
+        data = {
+            "event": "start",
+            "crawl": self.crawl_uuid,
+            "number": self.crawl_id,
+            "started_at": started_at,
+            "spider": spider,
+            "input": input,
+            "settings": json.loads(as_json(settings)),
+        }
+        return self._add_json(CRAWL_URI_PREFIX + self.crawl_uuid, date, data)
+
+    def record_crawl_end(
+        self, date: datetime, *, finished_at: str, reason: str, stats: Mapping[str, Any]
+    ) -> str:
+        """Archive how the crawl ended, before its last WARC file is closed."""
+        data = {
+            "event": "end",
+            "crawl": self.crawl_uuid,
+            "number": self.crawl_id,
+            "finished_at": finished_at,
+            "finish_reason": reason,
+            "stats": json.loads(as_json(stats)),
+        }
+        return self._add_json(CRAWL_URI_PREFIX + self.crawl_uuid, date, data)
+
+    def add_elsewhere(self, row: CaptureRow, date: datetime) -> int:
+        """Index a capture whose record lies in another archive (replayed from it).
+
+        No record of this archive holds it, so the row itself is archived.
+        """
+        data = {"crawl": self.crawl_uuid, **asdict(row)}
+        self._add_json(CAPTURE_URI_PREFIX + row.record_id, date, data, refers_to=row.record_id)
+        return self.index.add_capture(self.crawl_id, row)
+
+    def add_seed(self, row: SeedRow, date: datetime) -> int:
+        """Archive and index what became of an input entry."""
+        data: dict[str, Any] = {"crawl": self.crawl_uuid, **asdict(row)}
+        capture_record = None
+        if row.capture_id is not None:
+            found = list(
+                self.index.query("SELECT record_id FROM captures WHERE id = ?", (row.capture_id,))
+            )
+            capture_record = found[0]["record_id"] if found else None
+        # Row ids differ between indexes; the record id names the capture everywhere.
+        del data["capture_id"]
+        data["capture"] = capture_record
+        self._add_json(SEED_URI_PREFIX + self.crawl_uuid, date, data, refers_to=capture_record)
+        return self.index.add_seed(self.crawl_id, row)
+
+    def set_text_outcome(self, capture: Capture, date: datetime, **fields: Any) -> int:
+        """Archive and index what text extraction gave for ``capture``."""
+        data = {"crawl": self.crawl_uuid, "capture": capture.record_id, **fields}
+        self._add_json(
+            TEXT_OUTCOME_URI_PREFIX + capture.url, date, data, refers_to=capture.record_id
+        )
+        return self.index.set_text_outcome(capture.capture_id, **fields)
 
     def close(self) -> None:
         self.writer.close()

@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.misc import load_object
 
+from crawler.replay import replay_problems
+from crawler.spidermiddlewares.requisites import HOSTS as REQUISITE_HOSTS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -28,6 +31,9 @@ def setting_problems(settings: BaseSettings) -> list[str]:
         ("ARCHIVER_WARC_GZIP_LEVEL", int, 0, 9),
         ("ARCHIVER_EXTRACT_WORKERS", int, 0, None),
         ("ARCHIVER_EXTRACT_TIMEOUT", float, 0.001, None),
+        ("ARCHIVER_MAX_CRAWL_DELAY", float, 0, None),
+        ("ARCHIVER_MAX_RETRY_AFTER", float, 0, None),
+        ("ARCHIVER_REQUISITES_MAX", int, 1, None),
     )
     for name, kind, low, high in bounds:
         value = _number(settings, name, kind)
@@ -39,6 +45,12 @@ def setting_problems(settings: BaseSettings) -> list[str]:
     wayback = str(settings.get("ARCHIVER_WAYBACK_URL") or "")
     if not wayback.startswith(("http://", "https://")):
         problems.append(f"ARCHIVER_WAYBACK_URL must be an http(s) URL, not {wayback!r}")
+    hosts = settings.get("ARCHIVER_REQUISITES_HOSTS")
+    if hosts not in REQUISITE_HOSTS:
+        problems.append(f"ARCHIVER_REQUISITES_HOSTS must be all or same, not {hosts!r}")
+    problems += replay_problems(
+        str(settings.get("ARCHIVER_REPLAY") or ""), str(settings.get("ARCHIVER_REPLAY_AT") or "")
+    )
     function = settings.get("ARCHIVER_EXTRACT_FUNCTION")
     try:
         if not callable(load_object(function)):

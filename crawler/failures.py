@@ -15,6 +15,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.meta import REASON_META
 from crawler.outcomes import InputOutcome
+from crawler.replay import NotInArchiveError, ReplayedFailureError
 from crawler.warc.exchange import standard_reason
 
 ROBOTS_MESSAGE = "Forbidden by robots.txt"
@@ -43,9 +44,11 @@ def _detail(error: BaseException) -> str:
 
 
 def outcome_of(error: BaseException) -> InputOutcome:
-    """The seed outcome a failure leads to: ``forbidden`` (robots.txt) or ``failed``."""
+    """A failure's seed outcome: ``forbidden``, ``not_in_archive`` (replay) or ``failed``."""
     if isinstance(error, IgnoreRequest) and str(error) == ROBOTS_MESSAGE:
         return InputOutcome.FORBIDDEN
+    if isinstance(error, NotInArchiveError):
+        return InputOutcome.NOT_IN_ARCHIVE
     return InputOutcome.FAILED
 
 
@@ -55,6 +58,9 @@ def describe(error: BaseException) -> str:
         response = error.response
         reason = response.meta.get(REASON_META) or standard_reason(response.status)
         return f"HTTP {response.status} {reason.decode('latin-1')}".rstrip()
+    if isinstance(error, (NotInArchiveError, ReplayedFailureError)):
+        # Replay: the reason as the archive gives it (a failed fetch's own words).
+        return str(error)
     detail = _detail(error)
     for kind, text in _KINDS:
         if isinstance(error, kind):

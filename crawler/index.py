@@ -1,7 +1,8 @@
 """The index: an SQLite file that says what was fetched, when, where it is, what became of it.
 
 It is a cache of the WARC files: every capture row points at its records by
-file, offset and length. Tables:
+file, offset and length, and ``archiver reindex`` (:mod:`crawler.reindex`)
+gives every table back from the WARC files alone. Tables:
 
 - ``crawls``: one row per crawl, with its settings and final stats;
 - ``captures``: one row per archived response or failed fetch, with its WARC
@@ -255,6 +256,47 @@ class Index:
             crawl_ids,
         )
         return {position for (position,) in rows if position is not None}
+
+    # -- rebuilding (``archiver reindex``) --------------------------------------
+
+    def add_crawl(
+        self,
+        crawl_id: int,
+        *,
+        started_at: str,
+        spider: str,
+        input: str | None,
+        settings: str,
+        finished_at: str | None = None,
+        stats: str | None = None,
+        finish_reason: str | None = None,
+    ) -> None:
+        """A ``crawls`` row with its number, settings and stats already as JSON text."""
+        self._db.execute(
+            "INSERT INTO crawls (id, started_at, finished_at, spider, input, settings, stats, "
+            "finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (crawl_id, started_at, finished_at, spider, input, settings, stats, finish_reason),
+        )
+
+    def renumber_crawl(self, old: int, new: int) -> None:
+        """Move the captures and seeds of crawl ``old`` to crawl ``new``."""
+        for table in ("captures", "seeds"):
+            self._db.execute(f"UPDATE {table} SET crawl_id = ? WHERE crawl_id = ?", (new, old))
+
+    def capture_id_of(self, record_id: str) -> int | None:
+        """The row id of the capture of record ``record_id``."""
+        row = self._db.execute(
+            "SELECT id FROM captures WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_request_record(self, record_id: str, request_record_id: str) -> int:
+        """Name the request of a capture whose response did not name it."""
+        return self._db.execute(
+            "UPDATE captures SET request_record_id = ? "
+            "WHERE record_id = ? AND request_record_id IS NULL",
+            (request_record_id, record_id),
+        ).rowcount
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[sqlite3.Row]:
         """Run a read-only query (for reports, tests and tools)."""

@@ -7,6 +7,7 @@
     DIR/index.sqlite           the index: a cache of the WARC files
     DIR/indexes/index.cdxj     the sorted CDXJ index that replay tools read
     DIR/report.jsonl           the report of ``archiver rebuild``
+    DIR/crawl.lock             held by the crawl writing into DIR (see crawler.lock)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ INDEX_NAME = "index.sqlite"
 INDEXES_DIR = "indexes"
 CDXJ_NAME = "index.cdxj"
 REPORT_NAME = "report.jsonl"
+LOCK_NAME = "crawl.lock"
 
 
 def default_root() -> str:
@@ -67,6 +69,10 @@ class Layout:
     @property
     def report(self) -> Path:
         return self.root / REPORT_NAME
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_NAME
 
     def text_relative(self, name: str) -> str:
         """How the index names a text file: relative to the archive folder, ``/``-separated."""

@@ -17,3 +17,5 @@ STARTED_META = "archiver_started"
 COPY_META = "archiver_archived_copy"
 #: Why the URL itself failed, and its error response's capture, while a copy is looked for.
 FAILURE_META = "archiver_original_failure"
+#: Set by the replay download handler: the :class:`~crawler.replay.Replayed` capture served.
+REPLAY_META = "archiver_replay"

@@ -16,6 +16,7 @@ class InputOutcome(StrEnum):
     FORBIDDEN = "forbidden"  #: robots.txt forbids it
     INVALID = "invalid"  #: not a URL the crawler can fetch
     DUPLICATE = "duplicate"  #: the same URL as an earlier entry, fetched once
+    NOT_IN_ARCHIVE = "not_in_archive"  #: a replay crawl found no capture of it
 
 
 class TextOutcome(StrEnum):

@@ -38,6 +38,10 @@ ARCHIVER_REPLAY_AT = ""
 # -- page requisites -----------------------------------------------------------
 # Also archive the images, stylesheets and scripts a page references (--requisites).
 ARCHIVER_REQUISITES = False
+# Whose requisites: "all" hosts (CDNs too, or pages replay unstyled) or the page's "same" host.
+ARCHIVER_REQUISITES_HOSTS = "all"
+# At most this many requisites a page, stylesheets and scripts first.
+ARCHIVER_REQUISITES_MAX = 100
 
 # -- archived copies of dead URLs ---------------------------------------------
 ARCHIVER_ARCHIVED_FALLBACK = False
@@ -54,6 +58,11 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 60
 RETRY_TIMES = 2
+# Scrapy ignores robots.txt Crawl-delay and Retry-After; the archiver honours both, per host,
+# up to these limits in seconds (a robots.txt asking for an hour must not stall the crawl).
+ARCHIVER_MAX_CRAWL_DELAY = 60.0  # 0: ignore Crawl-delay
+ARCHIVER_RETRY_AFTER_ENABLED = True
+ARCHIVER_MAX_RETRY_AFTER = 300.0  # a longer Retry-After fails the request at once
 
 # Bodies are archived as they come: ask only for the encodings that warcio and the
 # usual replay tools can read (not brotli or zstd, which Scrapy would otherwise offer).
@@ -68,14 +77,24 @@ DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.http11.ArchivingHTTP11DownloadHandler",
     "https": "crawler.handlers.http11.ArchivingHTTP11DownloadHandler",
 }
+# Switches a crawl to the archive when ARCHIVER_REPLAY is set (see crawler/addons.py).
+ADDONS = {
+    "crawler.addons.ReplayAddon": 0,
+}
 EXTENSIONS = {
     "crawler.extensions.archive.ArchiveExtension": 100,
 }
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
+    # Sees 429/503 before Scrapy's RetryMiddleware (550), to retry them after their Retry-After.
+    "crawler.downloadermiddlewares.retryafter.RetryAfterMiddleware": 560,
     # Closest to the downloader: sees each response and error before any other.
     "crawler.downloadermiddlewares.guard.ArchiveGuardMiddleware": 1000,
+}
+SPIDER_MIDDLEWARES = {
+    # Closer to the spider than Scrapy's own, so that its requests get their Referer and depth.
+    "crawler.spidermiddlewares.requisites.RequisitesMiddleware": 950,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.text.TextPipeline": 500,

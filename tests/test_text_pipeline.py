@@ -119,7 +119,10 @@ async def test_pages_become_text_files(site: LocalSite, tmp_path: Path, archive_
     for row in rows:
         conversion = by_id[row["conversion_record_id"]]
         assert conversion.header("WARC-Refers-To") == row["record_id"]
-        assert conversion.url == row["url"]
+        # Its own URI, so that replay tools never serve the text for the page.
+        assert conversion.url == "urn:text:" + row["url"]
+        assert conversion.header("WARC-Refers-To-Target-URI") == row["url"]
+        assert conversion.header("WARC-Refers-To-Date") == row["fetched_at"]
         assert conversion.payload == (archive_dir / row["text_path"]).read_bytes()
     article_row = next(r for r in rows if r["url"] == urls[0])
     assert (article_row["author"], article_row["language"], article_row["site_name"]) == (

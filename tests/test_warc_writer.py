@@ -261,5 +261,7 @@ def test_conversion_record_refers_to_its_response(tmp_path: Path) -> None:
     converted = read_warc(path)[1]
     assert converted.type == "conversion"
     assert converted.header("WARC-Refers-To") == RESPONSE_ID
+    assert converted.url == "urn:text:http://example.com/"
+    assert converted.header("WARC-Refers-To-Target-URI") == "http://example.com/"
     assert converted.header("Content-Type") == "text/plain; charset=utf-8"
     assert converted.payload == "Title\n\nBody – é".encode()

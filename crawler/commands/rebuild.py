@@ -15,7 +15,8 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.commands import check_settings, usage_error
 from crawler.extensions.archive import ArchiveExtension
-from crawler.layout import REPORT_NAME
+from crawler.layout import REPORT_NAME, Layout
+from crawler.lock import FolderLock, LockError, lock_for_crawl
 from crawler.rebuild import build_report, summarize, write_report
 from crawler.spiders.urls import UrlsSpider
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 class Command(ScrapyCommand):
     requires_project = True
+    folder_lock: FolderLock | None = None
 
     def syntax(self) -> str:
         return "[options] <corpus folder>"
@@ -55,8 +57,22 @@ class Command(ScrapyCommand):
         if opts.archived:
             self.settings.set("ARCHIVER_ARCHIVED_FALLBACK", True, priority="cmdline")
         check_settings(self.settings)
+        # One crawl per archive folder, held until the report is written.
+        try:
+            self.folder_lock = lock_for_crawl(Layout.of(self.settings).lock)
+        except LockError as exc:
+            usage_error(str(exc))
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if self.folder_lock is not None:
+            self.folder_lock.log_takeover()
+        try:
+            self._rebuild(args)
+        finally:
+            if self.folder_lock is not None:
+                self.folder_lock.release()
+
+    def _rebuild(self, args: list[str]) -> None:
         assert self.crawler_process is not None and self.settings is not None
         corpus = Path(args[0])
         crawler = self.crawler_process.create_crawler(UrlsSpider)

@@ -1,27 +1,63 @@
-"""Scrapy's robots.txt middleware, with every waiting request getting the parser.
+"""Scrapy's robots.txt middleware, with every waiting request getting the parser, and Crawl-delay.
 
 In Scrapy 2.19, requests that arrive while a host's robots.txt is still being
 downloaded all wait on one Deferred; the first waiter's callback returns None,
 so every later waiter gets None and is let through unchecked. On a crawl that
 opens with many URLs of one host, most of them would ignore robots.txt. Here
 each waiter waits on a branch of its own that passes the parser along.
+
+Scrapy parses ``Crawl-delay`` but does nothing with it. Here a host's
+Crawl-delay for our user agent (capped at ``ARCHIVER_MAX_CRAWL_DELAY``) becomes
+the least delay of the host's downloader slot: the slot's delay is raised to it
+and its jitter narrowed so that no two requests start closer together. The
+floor is put back each time a request reaches the slot (slots are created, and
+collected when idle, by the downloader) and after each download, because
+AutoThrottle lowers slot delays on ``response_downloaded`` down to
+DOWNLOAD_DELAY: extensions are built before the engine's downloader
+middlewares, so this middleware's handler runs after AutoThrottle's, and
+before the downloader takes the slot's next request.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from scrapy import signals
+from scrapy.core.downloader import Downloader
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware as ScrapyRobotsTxtMiddleware
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from crawler.politeness import capped, floor_slot_delay
+
 if TYPE_CHECKING:
     from scrapy import Request
+    from scrapy.crawler import Crawler
     from scrapy.robotstxt import RobotParser
+
+logger = logging.getLogger(__name__)
+
+STATS = "archiver/politeness/crawl_delay"
 
 
 class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        settings = crawler.settings
+        self.max_crawl_delay = settings.getfloat("ARCHIVER_MAX_CRAWL_DELAY")
+        # A replay asks no server for anything: nothing to space out.
+        self.crawl_delay_enabled = self.max_crawl_delay > 0 and not settings.get("ARCHIVER_REPLAY")
+        self.jitter = settings.getfloat("DOWNLOAD_DELAY_JITTER")
+        #: The Crawl-delay applied to each host (netloc), None where robots.txt gives none.
+        self._crawl_delays: dict[str, float | None] = {}
+        #: The least delay of each downloader slot (by slot key) that robots.txt asks for.
+        self._floors: dict[str, float] = {}
+        if self.crawl_delay_enabled:
+            crawler.signals.connect(self._keep_floor, signal=signals.request_reached_downloader)
+            crawler.signals.connect(self._keep_floor, signal=signals.response_downloaded)
+
     async def robot_parser(self, request: Request) -> RobotParser | None:
         pending = self._parsers.get(urlparse_cached(request).netloc)
         if not isinstance(pending, Deferred):
@@ -34,3 +70,53 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
 
         pending.addCallback(relay)
         return await maybe_deferred_to_future(branch)
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        if rp is not None and self.crawl_delay_enabled:
+            delay = self._crawl_delay(rp, request)
+            if delay is not None:
+                key = self.crawler.engine.downloader.get_slot_key(request)
+                self._floors[key] = max(delay, self._floors.get(key, 0.0))
+        super().process_request_2(rp, request)
+
+    # -- Crawl-delay -----------------------------------------------------------------
+
+    def _crawl_delay(self, rp: RobotParser, request: Request) -> float | None:
+        """The host's Crawl-delay, capped; read, logged and counted once per host."""
+        host = urlparse_cached(request).netloc
+        if host in self._crawl_delays:
+            return self._crawl_delays[host]
+        useragent = self._robotstxt_useragent or request.headers.get(
+            b"User-Agent", self._default_useragent
+        )
+        assert useragent is not None
+        asked = rp.crawl_delay(useragent)
+        if asked is None or asked <= 0:
+            self._crawl_delays[host] = None
+            return None
+        delay = self._crawl_delays[host] = capped(asked, self.max_crawl_delay)
+        stats = self.crawler.stats
+        stats.set_value(f"{STATS}/{host}", delay)
+        if delay < asked:
+            stats.inc_value(f"{STATS}_capped")
+            logger.warning(
+                "robots.txt of %(host)s asks for a Crawl-delay of %(asked)g s: waiting "
+                "%(delay)g s between its requests (ARCHIVER_MAX_CRAWL_DELAY)",
+                {"host": host, "asked": asked, "delay": delay},
+            )
+        else:
+            logger.info(
+                "Crawl-delay of %(host)s: %(delay)g s between its requests, from its robots.txt",
+                {"host": host, "delay": delay},
+            )
+        return delay
+
+    def _keep_floor(self, request: Request) -> None:
+        key: str | None = request.meta.get(Downloader.DOWNLOAD_SLOT)
+        if key is None or (floor := self._floors.get(key)) is None:
+            return
+        downloader = self.crawler.engine.downloader
+        slot = downloader.slots.get(key)
+        if slot is not None:
+            jitter = downloader.per_slot_settings.get(key, {}).get("jitter", self.jitter)
+            floor_slot_delay(slot, floor, float(jitter))

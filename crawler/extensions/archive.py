@@ -14,6 +14,8 @@ import logging
 import platform
 import socket
 import sys
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,11 +28,14 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import __version__
 from crawler.archive import Archive, Capture
+from crawler.cdxj import write_cdxj_from_index
 from crawler.extensions.exchange import exchange_of, started_at
 from crawler.failures import describe
 from crawler.index import Index, SeedRow, UnusableIndexError
 from crawler.layout import Layout
-from crawler.meta import CAPTURE_META, EXCHANGE_META
+from crawler.meta import CAPTURE_META, EXCHANGE_META, REPLAY_META
+from crawler.replay import REPLAYED_FLAG
+from crawler.warc.records import CRAWL_FIELD
 from crawler.warc.writer import WarcFileWriter
 
 if TYPE_CHECKING:
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+
+    from crawler.replay import Replayed
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -96,6 +103,9 @@ class ArchiveExtension:
         self.collection = settings.get("ARCHIVER_COLLECTION") or ""
         self.user_agent = settings.get("USER_AGENT") or ""
         self.obey_robots = settings.getbool("ROBOTSTXT_OBEY")
+        #: A replay crawl's source archive folder (ARCHIVER_REPLAY): its responses are not
+        #: fetched, so they are not archived again.
+        self.replay_root = settings.get("ARCHIVER_REPLAY") or ""
         #: Kept with the crawl in the index: every ARCHIVER_* setting and RECORDED_SETTINGS.
         self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
         self.recorded_settings.update(
@@ -128,8 +138,9 @@ class ArchiveExtension:
     def spider_opened(self, spider: Spider) -> None:
         try:
             self.index = Index(self.layout.index)
+            started_at = datetime.now(UTC).isoformat()
             crawl_id = self.index.start_crawl(
-                started_at=datetime.now(UTC).isoformat(),
+                started_at=started_at,
                 spider=spider.name,
                 input=getattr(spider, "input_path", None),
                 settings=self.recorded_settings,
@@ -143,14 +154,26 @@ class ArchiveExtension:
             assert self.crawler.engine is not None
             deferred_from_coro(self.crawler.engine.close_spider_async(reason=OPEN_ERROR_REASON))
             return
+        crawl_uuid = str(uuid.uuid4())
         writer = WarcFileWriter(
             self.layout.warc_dir,
-            info=self._warcinfo(crawl_id, spider),
+            info={**self._warcinfo(crawl_id, spider), CRAWL_FIELD: crawl_uuid},
             prefix=self.prefix,
             max_size=self.max_size,
             gzip_level=self.gzip_level,
         )
-        self.archive = Archive(writer, self.index, crawl_id)
+        self.archive = Archive(writer, self.index, crawl_id, crawl_uuid=crawl_uuid)
+        # The crawls row goes into the WARC too: a reindex gives it back.
+        self._guarded(
+            "the start of the crawl",
+            lambda a: a.record_crawl_start(
+                datetime.now(UTC),
+                started_at=started_at,
+                spider=spider.name,
+                input=getattr(spider, "input_path", None),
+                settings=self.recorded_settings,
+            ),
+        )
         self._commit_task = create_looping_call(self._commit)
         self._commit_task.start(INDEX_COMMIT_INTERVAL, now=False)
         logger.info(
@@ -162,6 +185,17 @@ class ArchiveExtension:
             self._commit_task.stop()
         if self.archive is None or self.index is None:
             return
+        finished_at = datetime.now(UTC).isoformat()
+        # One snapshot for the WARC and the index, so that a reindex gives the same row.
+        stats = dict(self.crawler.stats.get_stats())
+        if not self._failed:
+            try:
+                self.archive.record_crawl_end(
+                    datetime.now(UTC), finished_at=finished_at, reason=reason, stats=stats
+                )
+            except Exception:
+                logger.error("Could not archive the end of the crawl", exc_info=True)
+                self.crawler.stats.inc_value("archiver/write_errors")
         try:
             self.archive.close()
         except OSError:
@@ -169,15 +203,27 @@ class ArchiveExtension:
             self.crawler.stats.inc_value("archiver/warc/close_errors")
         try:
             self.index.finish_crawl(
-                self.archive.crawl_id,
-                finished_at=datetime.now(UTC).isoformat(),
-                reason=reason,
-                stats=self.crawler.stats.get_stats(),
+                self.archive.crawl_id, finished_at=finished_at, reason=reason, stats=stats
             )
         except Exception:
             logger.error("Could not record the end of the crawl in the index", exc_info=True)
+        else:
+            self._write_cdxj()
         finally:
             self.index.close()
+
+    def _write_cdxj(self) -> None:
+        """Write the CDXJ index of the whole archive; a failure only costs a warning.
+
+        It is written from the index's captures (one query), not from the WARC
+        files: the end of a crawl must not read a large archive whole.
+        """
+        assert self.index is not None
+        try:
+            write_cdxj_from_index(self.layout, self.index)
+        except Exception:
+            logger.warning("Could not write %s", self.layout.cdxj, exc_info=True)
+            self.crawler.stats.inc_value("archiver/cdxj/errors")
 
     def _warcinfo(self, crawl_id: int, spider: Spider) -> dict[str, str]:
         scrapy_version = version("scrapy")
@@ -204,16 +250,52 @@ class ArchiveExtension:
         request.meta.pop(CAPTURE_META, None)
         request.meta.pop(EXCHANGE_META, None)
         exchange = exchange_of(response, request)
-        capture = self._guarded(request.url, lambda a: a.add_exchange(exchange))
+        replayed = REPLAYED_FLAG in response.flags
+        if replayed:
+            # Already in an archive: the capture is the record it came from, nothing is written.
+            found: Replayed = request.meta[REPLAY_META]
+            capture = self._guarded(
+                request.url, lambda a: self._replayed_capture(a, found), "index"
+            )
+        else:
+            capture = self._guarded(request.url, lambda a: a.add_exchange(exchange))
         if capture is None:
             return
         request.meta[CAPTURE_META] = capture
         request.meta[EXCHANGE_META] = exchange
         self._archived[response] = capture
-        self.crawler.stats.inc_value("archiver/warc/responses")
+        if not replayed:
+            self.crawler.stats.inc_value("archiver/warc/responses")
         logger.debug(
-            "Archived %(url)s (%(status)d)", {"url": request.url, "status": response.status}
+            "%(what)s %(url)s (%(status)d)",
+            {
+                "what": "Replayed" if replayed else "Archived",
+                "url": request.url,
+                "status": response.status,
+            },
         )
+
+    @property
+    def replaying(self) -> bool:
+        """Whether responses come from an archive (ARCHIVER_REPLAY) rather than the network."""
+        return bool(self.replay_root)
+
+    def _replayed_capture(self, archive: Archive, found: Replayed) -> Capture:
+        """The capture of a replayed record in this crawl's index: its row, or a new one.
+
+        When the crawl writes into the archive it replays, the record's row is there
+        already (record ids are unique). Elsewhere a row is added that points at the
+        source WARC file by its absolute path.
+        """
+        row = found.row
+        rows = archive.index.query("SELECT id FROM captures WHERE record_id = ?", (row.record_id,))
+        existing = next(iter(rows), None)
+        if existing is not None:
+            return Capture(existing["id"], row.record_id, row.url, row.fetched_at, row.warc_file)
+        located = replace(row, warc_file=str(found.path.resolve()))
+        # Archived as a row too, so that a reindex of this archive gives it back.
+        capture_id = archive.add_elsewhere(located, datetime.now(UTC))
+        return Capture(capture_id, row.record_id, row.url, row.fetched_at, located.warc_file)
 
     def capture_of(self, response: Response) -> Capture | None:
         """The capture of ``response`` if it was archived when it was downloaded."""
@@ -251,15 +333,17 @@ class ArchiveExtension:
         return self._guarded(url, lambda a: a.add_metadata(url, now, fields, refers_to=refers_to))
 
     def record_seed(self, row: SeedRow) -> None:
-        """Index what became of an input entry."""
-        self._guarded(row.url, lambda a: a.index.add_seed(a.crawl_id, row), "index")
+        """Archive and index what became of an input entry."""
+        now = datetime.now(UTC)
+        self._guarded(row.url, lambda a: a.add_seed(row, now), "record the outcome of")
 
     def record_text_outcome(self, capture: Capture, **fields: Any) -> None:
-        """Index what text extraction gave for ``capture``."""
+        """Archive and index what text extraction gave for ``capture``."""
+        now = datetime.now(UTC)
         self._guarded(
             capture.url,
-            lambda a: a.index.set_text_outcome(capture.capture_id, **fields),
-            "index",
+            lambda a: a.set_text_outcome(capture, now, **fields),
+            "record the text outcome of",
         )
 
     def done_positions(self, spider: str, input: str) -> set[int] | None:

@@ -123,10 +123,16 @@ class TextPipeline:
 
     def _write(self, page: Page, conversion: Conversion) -> None:
         assert self._archive is not None and conversion.text is not None
-        conversion_id = self._archive.record_conversion(page.capture, conversion.text)
-        if conversion_id is None:
-            self._no_text(page, TextOutcome.FAILED, "the conversion record could not be archived")
-            return
+        converted: dict[str, str] = {}
+        # A replay archives nothing again: its text is made anew from records already kept,
+        # and a page's row keeps the conversion record of the crawl that fetched it.
+        if not self._archive.replaying:
+            conversion_id = self._archive.record_conversion(page.capture, conversion.text)
+            if conversion_id is None:
+                reason = "the conversion record could not be archived"
+                self._no_text(page, TextOutcome.FAILED, reason)
+                return
+            converted = {"conversion_record_id": conversion_id}
         name = page.seed.document or file_name(page.seed.position, page.seed.url)
         try:
             self.text_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +152,7 @@ class TextPipeline:
             page.capture,
             **conversion.index_fields(),
             text_path=relative,
-            conversion_record_id=conversion_id,
+            **converted,
         )
         logger.debug("Text of %(url)s in %(path)s", {"url": page.seed.url, "path": relative})
 

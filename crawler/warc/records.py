@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from io import BytesIO
 from typing import TYPE_CHECKING
@@ -29,6 +30,20 @@ HTTP_REQUEST_TYPE = "application/http; msgtype=request"
 HTTP_RESPONSE_TYPE = "application/http; msgtype=response"
 WARC_FIELDS_TYPE = "application/warc-fields"
 TEXT_TYPE = "text/plain; charset=utf-8"
+JSON_TYPE = "application/json"
+#: The target URI of a page's text: a URI of its own, so that replay tools
+#: never serve the text for the page (pywb indexes conversion records under
+#: their target URI). Browsertrix names extracted text the same way.
+TEXT_URI_PREFIX = "urn:text:"
+#: The target URIs of the archiver's own metadata records (JSON blocks): what
+#: the index holds that no HTTP record holds, so that it can be rebuilt.
+CRAWL_URI_PREFIX = "urn:archiver:crawl:"  #: + crawl UUID: its start and its end
+SEED_URI_PREFIX = "urn:archiver:seed:"  #: + crawl UUID: what became of an input entry
+TEXT_OUTCOME_URI_PREFIX = "urn:archiver:text:"  #: + page URL: what its text extraction gave
+#: + record id: a capture row whose record is in another archive (a replay crawl)
+CAPTURE_URI_PREFIX = "urn:archiver:capture:"
+#: The warcinfo field that names the crawl a WARC file belongs to.
+CRAWL_FIELD = "archiver-crawl"
 
 _builder = RecordBuilder(warc_version=WARC_VERSION)
 
@@ -182,16 +197,56 @@ def metadata_record(
     )
 
 
-def conversion_record(
-    *, url: str, date: datetime, text: str, refers_to: str, record_id: str
+def json_metadata_record(
+    *,
+    url: str,
+    date: datetime,
+    data: Mapping[str, object],
+    record_id: str,
+    refers_to: str | None = None,
 ) -> ArcWarcRecord:
-    """The text extracted from a response, linked to it by ``WARC-Refers-To``."""
+    """A ``metadata`` record whose block is JSON: it holds any value exactly.
+
+    ``url`` must be a ``urn:`` that no page has: pywb indexes metadata records
+    that are not ``application/warc-fields`` under their target URI.
+    """
+    payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return _record(
+        "metadata",
+        record_id=record_id,
+        date=date,
+        url=url,
+        fields=[("WARC-Refers-To", refers_to or "")],
+        content_type=JSON_TYPE,
+        payload=payload,
+    )
+
+
+def conversion_record(
+    *,
+    url: str,
+    date: datetime,
+    text: str,
+    refers_to: str,
+    record_id: str,
+    refers_to_date: str | None = None,
+) -> ArcWarcRecord:
+    """The text extracted from the response at ``url``, linked to it.
+
+    Its target URI is ``urn:text:<url>`` (see :data:`TEXT_URI_PREFIX`);
+    ``WARC-Refers-To`` names the response, ``WARC-Refers-To-Target-URI`` and
+    ``-Date`` (the response's ``WARC-Date``) find it by URL and time.
+    """
     return _record(
         "conversion",
         record_id=record_id,
         date=date,
-        url=url,
-        fields=[("WARC-Refers-To", refers_to)],
+        url=TEXT_URI_PREFIX + url,
+        fields=[
+            ("WARC-Refers-To", refers_to),
+            ("WARC-Refers-To-Target-URI", url),
+            ("WARC-Refers-To-Date", refers_to_date or ""),
+        ],
         content_type=TEXT_TYPE,
         payload=text.encode("utf-8"),
     )

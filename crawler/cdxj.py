@@ -1,0 +1,205 @@
+"""The CDXJ index that replay tools read (pywb's format), under ``DIR/indexes/``.
+
+One line per ``response`` and ``revisit`` record::
+
+    SURTKEY YYYYMMDDhhmmss {"url": ..., "mime": ..., "status": ..., "digest": ...,
+                            "length": ..., "offset": ..., "filename": ...}
+
+with the fields, their order and their spelling of pywb's ``cdx-indexer -j``
+(digest in bare base32, values as strings, revisits with ``"mime":
+"warc/revisit"`` and no status; the media type lower-cased, as the index
+keeps it, where pywb keeps the server's case), sorted in byte order (``LC_ALL=C sort``),
+uncompressed: pywb binary-searches the file and reads only ``.cdxj`` names.
+
+Requests, ``metadata`` and ``conversion`` records get no line: pywb would
+serve them in place of the page (a request replays as an error, metadata and
+text as the page itself).
+
+Sorting is done in memory: the lines of the whole archive are held at once,
+about 250 bytes a capture (some 250 MB for a million captures).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.archive import url_key
+from crawler.warc.exchange import media_type
+from crawler.warc.reader import ReadProblem, StoredRecord, cdx_timestamp, iter_records
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from crawler.index import Index
+    from crawler.layout import Layout
+
+logger = logging.getLogger(__name__)
+
+#: The file names read as WARC or ARC files (``.open`` files are being written).
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+INDEXED_TYPES = frozenset({"response", "revisit"})
+REVISIT_MIME = "warc/revisit"
+
+
+def archive_files(warc_dir: Path) -> list[Path]:
+    """Every WARC and ARC file under ``warc_dir``, in name order (closed files only)."""
+    if not warc_dir.is_dir():
+        return []
+    found = [
+        path
+        for path in warc_dir.rglob("*")
+        if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+    ]
+    return sorted(found)
+
+
+def cdxj_line(
+    *,
+    url: str,
+    timestamp: str,
+    record_type: str,
+    mime: str | None,
+    status: int | None,
+    digest: str | None,
+    length: int,
+    offset: int,
+    filename: str,
+) -> str:
+    """One CDXJ line, spelled as pywb's indexer spells it."""
+    fields: dict[str, Any] = {"url": url}
+    if record_type == "revisit":
+        fields["mime"] = REVISIT_MIME
+    else:
+        fields["mime"] = mime or "unk"
+        if status is not None:
+            fields["status"] = str(status)
+    if digest:
+        fields["digest"] = digest.removeprefix("sha1:")
+    fields["length"] = str(length)
+    fields["offset"] = str(offset)
+    fields["filename"] = filename
+    return f"{url_key(url)} {timestamp} {json.dumps(fields)}"
+
+
+def record_line(record: StoredRecord, filename: str) -> str:
+    """The CDXJ line of a response or revisit record."""
+    status = record.status
+    if record.is_http:
+        mime = media_type(record.http_headers)
+    else:
+        # A response that is not HTTP (``dns:``, some ARC records): pywb reads
+        # it as a 200 of the record's own Content-Type.
+        content_type = (record.header("Content-Type") or "").encode("latin-1", "replace")
+        mime = media_type([(b"content-type", content_type)])
+        status = 200 if record.record_type == "response" else None
+    digest = record.header("WARC-Payload-Digest")
+    if not digest and record.record_type != "revisit":
+        # Some writers (ARC files, old tools) leave it out; pywb computes it too.
+        digest = base64.b32encode(hashlib.sha1(record.entity_body).digest()).decode("ascii")
+    return cdxj_line(
+        url=record.url,
+        timestamp=record.timestamp,
+        record_type=record.record_type,
+        mime=mime,
+        status=status,
+        digest=digest,
+        length=record.length,
+        offset=record.offset,
+        filename=filename,
+    )
+
+
+def cdxj_lines(
+    warc_files: Iterable[Path], base: Path, problems: list[ReadProblem] | None = None
+) -> Iterator[str]:
+    """Unsorted lines for the response and revisit records of ``warc_files``.
+
+    ``filename`` is each file's path relative to ``base``. A file that cannot
+    be read whole gives the lines of what could be read; the problem is added
+    to ``problems`` when given, else logged.
+    """
+    for path in warc_files:
+        filename = _relative(path, base)
+        for item in iter_records(path):
+            if isinstance(item, ReadProblem):
+                if problems is not None:
+                    problems.append(item)
+                else:
+                    logger.warning("CDXJ: %s", item)
+                continue
+            if item.record_type in INDEXED_TYPES and item.url:
+                yield record_line(item, filename)
+
+
+def index_lines(index: Index) -> Iterator[str]:
+    """Unsorted lines for the response and revisit captures the index holds.
+
+    The same lines as :func:`cdxj_lines` gives for the files the index covers,
+    for the cost of one query: the end of a crawl must not read every WARC.
+    """
+    rows = index.query(
+        "SELECT url, fetched_at, record_type, status, mime, payload_digest, "
+        "warc_length, warc_offset, warc_file FROM captures "
+        "WHERE record_type IN ('response', 'revisit')"
+    )
+    for row in rows:
+        if Path(row["warc_file"]).is_absolute():
+            continue  # a record of another archive, replayed from it: not ours to serve
+        yield cdxj_line(
+            url=row["url"],
+            timestamp=cdx_timestamp(row["fetched_at"]),
+            record_type=row["record_type"],
+            mime=row["mime"],
+            status=row["status"],
+            digest=row["payload_digest"],
+            length=row["warc_length"],
+            offset=row["warc_offset"],
+            filename=row["warc_file"],
+        )
+
+
+def write_sorted(lines: Iterable[str], target: Path) -> Path:
+    """Sort ``lines`` in byte order and write them to ``target`` atomically."""
+    # Python orders str by code point, which is the byte order of their UTF-8.
+    ordered = sorted(lines)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            for line in ordered:
+                out.write(line)
+                out.write("\n")
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_cdxj(layout: Layout, problems: list[ReadProblem] | None = None) -> Path:
+    """Write ``layout.cdxj`` from every WARC and ARC file under ``layout.warc_dir``."""
+    files = archive_files(layout.warc_dir)
+    path = write_sorted(cdxj_lines(files, layout.warc_dir, problems), layout.cdxj)
+    logger.info("wrote %s from %d WARC files", path, len(files))
+    return path
+
+
+def write_cdxj_from_index(layout: Layout, index: Index) -> Path:
+    """Write ``layout.cdxj`` from the index's captures (the end of a crawl)."""
+    path = write_sorted(index_lines(index), layout.cdxj)
+    logger.info("wrote %s from the index", path)
+    return path
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,68 @@
+"""``archiver reindex [DIR]``: rebuild DIR/index.sqlite and DIR/indexes/index.cdxj from DIR/warc.
+
+DIR defaults to ``ARCHIVER_DIR``. Every WARC and ARC file under DIR/warc is
+read, ours and foreign ones alike. Exit code 0 when every file was read whole,
+1 when some could not be (what could be read is indexed), 2 when DIR does not
+exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scrapy.commands import ScrapyCommand
+
+from crawler.commands import usage_error
+from crawler.index import UnusableIndexError
+from crawler.layout import Layout
+from crawler.reindex import reindex
+
+if TYPE_CHECKING:
+    import argparse
+
+
+class Command(ScrapyCommand):
+    requires_project = False
+    # Reading files needs no crawler, reactor or Scrapy logging.
+    requires_crawler_process = False
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "[DIR]"
+
+    def short_desc(self) -> str:
+        return "Rebuild the index and the CDXJ of an archive folder from its WARC files"
+
+    def long_desc(self) -> str:
+        return (
+            "Rebuild DIR/index.sqlite (crawls, captures, seeds, text outcomes) and "
+            "DIR/indexes/index.cdxj from the WARC and ARC files under DIR/warc alone, "
+            "foreign files included (each gets a crawl of its own). The new index "
+            "replaces the old one only once it is complete. DIR defaults to ARCHIVER_DIR. "
+            "Exit code 0 when every file was read whole, 1 when some could not be "
+            "(everything readable is still indexed), 2 when DIR does not exist."
+        )
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        if len(args) > 1:
+            usage_error("reindex takes one archive folder")
+        root = Path(args[0]) if args else Layout.of(self.settings).root
+        if not root.is_dir():
+            print(f"error: no such folder: {root}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        # warcio logs each URI with spaces it rewrites; the summary is the output here.
+        logging.getLogger("warcio").setLevel(logging.ERROR)
+        try:
+            report = reindex(Layout(root))
+        except (OSError, UnusableIndexError) as exc:
+            print(f"error: cannot rebuild the index of {root}: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return
+        encoding = sys.stdout.encoding or "utf-8"
+        print(report.render().encode(encoding, "backslashreplace").decode(encoding))
+        self.exitcode = 0 if report.ok else 1

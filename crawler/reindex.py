@@ -1,0 +1,480 @@
+"""Rebuild ``DIR/index.sqlite`` (and ``DIR/indexes/index.cdxj``) from the WARC files alone.
+
+Every table comes back from records: captures from ``response``, ``revisit``
+and failed-fetch ``metadata`` records; crawls, seeds and text outcomes from the
+archiver's JSON ``metadata`` records (``urn:archiver:...``, see
+:mod:`crawler.warc.records`); the crawl of each file from its warcinfo's
+``archiver-crawl`` field. Foreign files (wget, Heritrix, ...) get a crawl row
+each. Archives written before those records existed still give their captures,
+and their text outcomes from ``conversion`` records; the report says what
+could not be recovered.
+
+Files are read once, in name order (our names sort by time); the new index is
+written to a temporary file beside the old one and then put in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sqlite3
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.archive import as_json, url_key
+from crawler.cdxj import INDEXED_TYPES, archive_files, record_line, write_sorted
+from crawler.index import CaptureRow, Index, SeedRow
+from crawler.outcomes import TextOutcome
+from crawler.text.document import parse
+from crawler.warc.exchange import header_value, media_type
+from crawler.warc.reader import ReadProblem, StoredRecord, iter_records
+from crawler.warc.records import (
+    CAPTURE_URI_PREFIX,
+    CRAWL_FIELD,
+    CRAWL_URI_PREFIX,
+    JSON_TYPE,
+    SEED_URI_PREFIX,
+    TEXT_OUTCOME_URI_PREFIX,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from crawler.layout import Layout
+
+logger = logging.getLogger(__name__)
+
+#: Records remembered while waiting for the other half of a request/response pair.
+PAIRING_WINDOW = 64
+#: How our warcinfo described the crawl before it carried ``archiver-crawl``.
+_OLD_DESCRIPTION = re.compile(r"^crawl (\d+) by spider '([^']*)'(?: of (.*))?$", re.S)
+FOREIGN_SPIDER = "import"
+FOREIGN_FINISH = "imported"
+
+
+@dataclass(slots=True)
+class ReindexReport:
+    """What a reindex read, found and could not recover."""
+
+    files: int = 0
+    records: int = 0
+    captures: int = 0
+    seeds: int = 0
+    crawls: int = 0
+    text_outcomes: int = 0
+    foreign_files: list[str] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
+    unrecovered: list[str] = field(default_factory=list)
+    index: Path | None = None
+    cdxj: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every file was read whole."""
+        return not self.problems
+
+    def render(self) -> str:
+        lines = [
+            f"files: {self.files} ({len(self.foreign_files)} foreign)",
+            f"records: {self.records}",
+            f"crawls: {self.crawls}",
+            f"captures: {self.captures}",
+            f"seeds: {self.seeds}",
+            f"text outcomes: {self.text_outcomes}",
+        ]
+        if self.index is not None:
+            lines.append(f"index: {self.index}")
+        if self.cdxj is not None:
+            lines.append(f"cdxj: {self.cdxj}")
+        for note in self.unrecovered:
+            lines.append(f"not recovered: {note}")
+        for problem in self.problems:
+            lines.append(f"unreadable: {problem}")
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class _Crawl:
+    """A crawl as its records tell it; ``key`` is its provisional (negative) number."""
+
+    key: int
+    uuid: str | None = None
+    number: int | None = None
+    start: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    foreign_file: str | None = None
+    info: dict[str, str] = field(default_factory=dict)
+    first_date: str | None = None
+    last_date: str | None = None
+    records: int = 0
+    captures: int = 0
+
+
+def reindex(layout: Layout) -> ReindexReport:
+    """Rebuild the index and the CDXJ of ``layout`` from its WARC and ARC files."""
+    report = ReindexReport()
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".index.", suffix=".sqlite.tmp", dir=layout.root)
+    os.close(fd)
+    temporary = Path(name)
+    temporary.unlink()  # SQLite creates it; an empty file is not a database
+    try:
+        index = Index(temporary)
+        builder = _Builder(index, layout.warc_dir, report)
+        files = archive_files(layout.warc_dir)
+        lines = builder.read(files)
+        builder.finish()
+        index.close()
+        _replace(temporary, layout.index)
+    finally:
+        for leftover in (temporary, *_sidecars(temporary)):
+            leftover.unlink(missing_ok=True)
+    report.index = layout.index
+    report.cdxj = write_sorted(lines, layout.cdxj)
+    return report
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def _replace(new: Path, target: Path) -> None:
+    # A WAL left by the old index would be replayed into the new one.
+    for sidecar in _sidecars(target):
+        sidecar.unlink(missing_ok=True)
+    os.replace(new, target)
+
+
+class _Builder:
+    """Reads files record by record into a fresh index."""
+
+    def __init__(self, index: Index, base: Path, report: ReindexReport) -> None:
+        self.index = index
+        self.base = base
+        self.report = report
+        self.crawls: list[_Crawl] = []
+        self.by_uuid: dict[str, _Crawl] = {}
+        self.seeds: list[tuple[_Crawl, dict[str, Any]]] = []
+        self.text_outcomes: list[tuple[str, dict[str, Any]]] = []
+        #: response record id -> (conversion record id, text), for archives without outcomes
+        self.conversions: dict[str, tuple[str, str]] = {}
+        self.requests: OrderedDict[str, list[str]] = OrderedDict()
+        self.lonely: OrderedDict[str, None] = OrderedDict()  #: responses without a request yet
+        self.old_crawls: dict[tuple[int, str], _Crawl] = {}
+        self.duplicates = 0
+
+    # -- reading -----------------------------------------------------------
+
+    def read(self, files: Iterable[Path]) -> list[str]:
+        """Index every file; return the CDXJ lines of their responses and revisits."""
+        lines: list[str] = []
+        for path in files:
+            self.report.files += 1
+            filename = _relative(path, self.base)
+            crawl: _Crawl | None = None
+            for item in iter_records(path):
+                if isinstance(item, ReadProblem):
+                    self.report.problems.append(item)
+                    break
+                self.report.records += 1
+                if crawl is None:
+                    crawl = self._crawl_of(item, filename)
+                crawl.records += 1
+                crawl.first_date = crawl.first_date or item.date
+                crawl.last_date = item.date or crawl.last_date
+                self._record(item, crawl, filename)
+                if item.record_type in INDEXED_TYPES and item.url:
+                    lines.append(record_line(item, filename))
+        return lines
+
+    def _crawl_of(self, first: StoredRecord, filename: str) -> _Crawl:
+        info = _warc_fields(first.payload) if first.record_type == "warcinfo" else {}
+        crawl_uuid = info.get(CRAWL_FIELD)
+        if crawl_uuid:
+            if crawl_uuid not in self.by_uuid:
+                self.by_uuid[crawl_uuid] = self._new_crawl(uuid=crawl_uuid, info=info)
+            return self.by_uuid[crawl_uuid]
+        old = _OLD_DESCRIPTION.match(info.get("description", ""))
+        if info.get("software", "").startswith("archiver/") and old:
+            number, spider = int(old.group(1)), old.group(2)
+            key = (number, spider)
+            if key not in self.old_crawls:
+                self.old_crawls[key] = self._new_crawl(number=number, info=info)
+                self.old_crawls[key].start = {"spider": spider, "input": old.group(3)}
+            return self.old_crawls[key]
+        self.report.foreign_files.append(filename)
+        return self._new_crawl(foreign_file=filename, info=info)
+
+    def _new_crawl(self, **values: Any) -> _Crawl:
+        crawl = _Crawl(key=-(len(self.crawls) + 1), **values)
+        self.crawls.append(crawl)
+        return crawl
+
+    def _record(self, record: StoredRecord, crawl: _Crawl, filename: str) -> None:
+        kind = record.record_type
+        if kind in INDEXED_TYPES and record.url:
+            self._capture(_capture_row(record, filename), crawl)
+        elif kind == "request" and record.record_id:
+            self._request(record.record_id, record.concurrent_to)
+        elif kind == "metadata":
+            self._metadata(record, crawl, filename)
+        elif kind == "conversion":
+            refers_to = record.header("WARC-Refers-To")
+            if refers_to and record.record_id:
+                text = record.payload.decode("utf-8", "replace")
+                self.conversions[refers_to] = (record.record_id, text)
+
+    def _capture(self, row: CaptureRow, crawl: _Crawl) -> None:
+        if row.request_record_id is None:
+            for request_id, targets in self.requests.items():
+                if row.record_id in targets:
+                    row = _with_request(row, request_id)
+                    break
+            else:
+                self.lonely[row.record_id] = None
+                _trim(self.lonely)
+        self._add_capture(row, crawl)
+
+    def _add_capture(self, row: CaptureRow, crawl: _Crawl) -> None:
+        try:
+            self.index.add_capture(crawl.key, row)
+        except sqlite3.IntegrityError:
+            # The same record twice (a copied file): the first one stays indexed.
+            self.duplicates += 1
+            return
+        crawl.captures += 1
+        self.report.captures += 1
+
+    def _request(self, record_id: str, targets: list[str]) -> None:
+        for target in targets:
+            if target in self.lonely:
+                del self.lonely[target]
+                self.index.set_request_record(target, record_id)
+                return
+        self.requests[record_id] = targets
+        _trim(self.requests)
+
+    def _metadata(self, record: StoredRecord, crawl: _Crawl, filename: str) -> None:
+        content_type = (record.header("Content-Type") or "").split(";")[0].strip().lower()
+        url = record.url
+        if content_type == JSON_TYPE and url.startswith("urn:archiver:"):
+            data = _json(record)
+            if data is None:
+                return
+            if url.startswith(CRAWL_URI_PREFIX):
+                if data.get("event") == "start":
+                    crawl.start, crawl.number = data, data.get("number")
+                elif data.get("event") == "end":
+                    crawl.end = data
+            elif url.startswith(SEED_URI_PREFIX):
+                self.seeds.append((crawl, data))
+            elif url.startswith(TEXT_OUTCOME_URI_PREFIX) and data.get("capture"):
+                self.text_outcomes.append((data["capture"], data))
+            elif url.startswith(CAPTURE_URI_PREFIX):
+                values = {k: v for k, v in data.items() if k in CaptureRow.__dataclass_fields__}
+                self._add_capture(CaptureRow(**values), crawl)
+            return
+        fields = _warc_fields(record.payload)
+        if "fetch-error" in fields and record.record_id and url:
+            row = CaptureRow(
+                url=url,
+                urlkey=url_key(url),
+                fetched_at=record.date,
+                record_type="metadata",
+                warc_file=filename,
+                warc_offset=record.offset,
+                warc_length=record.length,
+                record_id=record.record_id,
+                reason=fields["fetch-error"],
+            )
+            self._add_capture(row, crawl)
+
+    # -- after the last file -----------------------------------------------
+
+    def finish(self) -> None:
+        numbers = self._number_crawls()
+        for crawl in self.crawls:
+            self._add_crawl(crawl, numbers[crawl.key])
+            self.index.renumber_crawl(crawl.key, numbers[crawl.key])
+        self.report.crawls = len(self.crawls)
+        for crawl, data in self.seeds:
+            self._add_seed(numbers[crawl.key], data)
+        outcomes = set()
+        for capture_record, data in self.text_outcomes:
+            fields = {k: v for k, v in data.items() if k not in ("crawl", "capture")}
+            capture_id = self.index.capture_id_of(capture_record)
+            if capture_id is not None and fields:
+                self.index.set_text_outcome(capture_id, **fields)
+                outcomes.add(capture_record)
+        self._old_conversions(outcomes)
+        self.report.text_outcomes = len(outcomes)
+        self._notes()
+        self.index.commit()
+
+    def _number_crawls(self) -> dict[int, int]:
+        """Our crawls keep their numbers; the others follow the highest one."""
+        numbers: dict[int, int] = {}
+        taken: set[int] = set()
+        for crawl in self.crawls:
+            if crawl.number is not None and crawl.number not in taken:
+                numbers[crawl.key] = crawl.number
+                taken.add(crawl.number)
+        following = max(taken, default=0)
+        for crawl in self.crawls:
+            if crawl.key not in numbers:
+                following += 1
+                numbers[crawl.key] = following
+        return numbers
+
+    def _add_crawl(self, crawl: _Crawl, number: int) -> None:
+        start, end = crawl.start or {}, crawl.end or {}
+        if crawl.foreign_file is not None:
+            self.index.add_crawl(
+                number,
+                started_at=crawl.first_date or "",
+                finished_at=crawl.last_date,
+                spider=FOREIGN_SPIDER,
+                input=crawl.foreign_file,
+                settings=as_json({"warcinfo": crawl.info}),
+                stats=as_json({"records": crawl.records, "captures": crawl.captures}),
+                finish_reason=FOREIGN_FINISH,
+            )
+            return
+        self.index.add_crawl(
+            number,
+            started_at=start.get("started_at") or crawl.first_date or "",
+            finished_at=end.get("finished_at"),
+            spider=start.get("spider") or "",
+            input=start.get("input"),
+            settings=as_json(start.get("settings") or {}),
+            stats=as_json(end["stats"]) if "stats" in end else None,
+            finish_reason=end.get("finish_reason"),
+        )
+
+    def _add_seed(self, crawl_id: int, data: dict[str, Any]) -> None:
+        values = {k: v for k, v in data.items() if k in SeedRow.__dataclass_fields__}
+        capture = data.get("capture")
+        values["capture_id"] = self.index.capture_id_of(capture) if capture else None
+        self.index.add_seed(crawl_id, SeedRow(**values))
+        self.report.seeds += 1
+
+    def _old_conversions(self, done: set[str]) -> None:
+        """Text outcomes of archives older than text outcome records, from conversions."""
+        recovered = 0
+        for response_id, (conversion_id, text) in self.conversions.items():
+            if response_id in done:
+                continue
+            capture_id = self.index.capture_id_of(response_id)
+            if capture_id is None:
+                continue
+            fields: dict[str, Any] = {
+                "text_outcome": str(TextOutcome.WRITTEN),
+                "conversion_record_id": conversion_id,
+            }
+            try:
+                doc = parse(text)
+            except ValueError:
+                pass
+            else:
+                fields.update(
+                    title=doc.title,
+                    published=doc.published.isoformat() if doc.published else None,
+                    site_name=doc.site_name,
+                    text_chars=sum(len(p) for p in doc.paragraphs),
+                )
+            self.index.set_text_outcome(capture_id, **fields)
+            done.add(response_id)
+            recovered += 1
+        if recovered:
+            self.report.unrecovered.append(
+                f"{recovered} text outcomes came from conversion records alone "
+                "(no text path, author, language); pages without text have no outcome"
+            )
+
+    def _notes(self) -> None:
+        if self.duplicates:
+            self.report.unrecovered.append(
+                f"{self.duplicates} records repeat a record id indexed before: left out"
+            )
+        old = [c for c in self.crawls if c.uuid is None and c.foreign_file is None]
+        if old:
+            self.report.unrecovered.append(
+                f"{len(old)} crawls written before crawl records: no seeds, settings, stats "
+                "or end; start time is that of their first record"
+            )
+        unfinished = [c for c in self.crawls if c.uuid is not None and c.end is None]
+        if unfinished:
+            self.report.unrecovered.append(
+                f"{len(unfinished)} crawls have no end record (interrupted, or a file is missing)"
+            )
+        no_start = [c for c in self.crawls if c.uuid is not None and c.start is None]
+        if no_start:
+            self.report.unrecovered.append(
+                f"{len(no_start)} crawls have no start record (their first file is missing): "
+                "renumbered after the others"
+            )
+
+
+def _capture_row(record: StoredRecord, filename: str) -> CaptureRow:
+    """The ``captures`` row of a response or revisit record, as the crawl wrote it."""
+    location = header_value(record.http_headers, b"location") if record.is_http else None
+    truncated = record.header("WARC-Truncated")
+    concurrent = record.concurrent_to
+    return CaptureRow(
+        url=record.url,
+        urlkey=url_key(record.url),
+        fetched_at=record.date,
+        record_type=record.record_type,
+        warc_file=filename,
+        warc_offset=record.offset,
+        warc_length=record.length,
+        record_id=record.record_id or f"<{filename}:{record.offset}>",
+        status=record.status,
+        mime=media_type(record.http_headers) if record.is_http else None,
+        payload_digest=record.header("WARC-Payload-Digest"),
+        payload_length=len(record.entity_body) if record.is_http else len(record.payload),
+        request_record_id=concurrent[0] if concurrent else None,
+        location=location.decode("latin-1") if location else None,
+        reason=f"truncated: {truncated}" if truncated else None,
+    )
+
+
+def _with_request(row: CaptureRow, request_id: str) -> CaptureRow:
+    values = {name: getattr(row, name) for name in CaptureRow.__dataclass_fields__}
+    values["request_record_id"] = request_id
+    return CaptureRow(**values)
+
+
+def _trim(window: OrderedDict[str, Any]) -> None:
+    while len(window) > PAIRING_WINDOW:
+        window.popitem(last=False)
+
+
+def _warc_fields(block: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def _json(record: StoredRecord) -> dict[str, Any] | None:
+    try:
+        data = json.loads(record.payload)
+    except ValueError:
+        logger.warning("unreadable JSON in metadata record %s", record.record_id)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()

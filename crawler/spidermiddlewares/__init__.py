@@ -1,0 +1,1 @@
+"""Spider middlewares of the archiver (``SPIDER_MIDDLEWARES``), one module each."""
