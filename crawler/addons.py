@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from crawler.layout import DEFAULT_DIR
+from crawler.layout import DEFAULT_DIR, Layout
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -57,3 +58,15 @@ def _output_not_given(settings: BaseSettings) -> bool:
     if (settings.getpriority("ARCHIVER_DIR") or 0) >= SETTINGS_PRIORITIES["cmdline"]:
         return False
     return not os.environ.get("ARCHIVER_DIR") and settings.get("ARCHIVER_DIR") == DEFAULT_DIR
+
+
+def output_dir(settings: BaseSettings) -> Path:
+    """The archive folder a crawl writes into, once this add-on has done its part.
+
+    The crawl command locks it before the add-ons run: a replay without ``-o``
+    writes into the folder it replays.
+    """
+    root = settings.get("ARCHIVER_REPLAY")
+    if root and _output_not_given(settings):
+        return Path(root)
+    return Layout.of(settings).root

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import surt
 
-from crawler.index import CaptureRow, Index, SeedRow
+from crawler.index import CaptureRow, GoodCapture, Index, SeedRow
 from crawler.warc.exchange import header_value, media_type
+from crawler.warc.reader import IDENTICAL_PAYLOAD, SERVER_NOT_MODIFIED
 from crawler.warc.records import (
     CAPTURE_URI_PREFIX,
     CRAWL_URI_PREFIX,
@@ -26,6 +27,8 @@ from crawler.warc.records import (
     new_record_id,
     request_record,
     response_record,
+    revisit_record,
+    sha1_digest,
     warc_date,
 )
 
@@ -49,11 +52,40 @@ class Capture:
     url: str
     fetched_at: str
     warc_file: str
+    #: For a revisit: the record id of the original response it stands for.
+    revisit_of: str | None = None
+    #: For a revisit: its profile (``identical-payload-digest`` or ``server-not-modified``).
+    profile: str | None = None
+    #: Whether the URL had a good capture before this one (for the crawl-end counts).
+    seen_before: bool = False
 
 
 def as_json(value: Mapping[str, Any]) -> str:
     """How the index keeps settings and stats: JSON, keys sorted, odd values as text."""
     return json.dumps(value, sort_keys=True, default=str)
+
+
+#: The request headers that make a request conditional.
+CONDITIONAL_HEADERS = (b"if-none-match", b"if-modified-since")
+
+
+def _revisit_profile(exchange: Exchange, previous: GoodCapture | None) -> str | None:
+    """The revisit profile ``exchange`` is archived with, or None for a full response."""
+    if previous is None or exchange.method != "GET" or exchange.truncated:
+        return None
+    if exchange.status == 304:
+        asked = any(header_value(exchange.request_headers, name) for name in CONDITIONAL_HEADERS)
+        # A 304 nobody asked for is not "not modified" of anything we hold.
+        return SERVER_NOT_MODIFIED if asked else None
+    if exchange.status == 200 and previous.payload_digest == sha1_digest(exchange.body):
+        return IDENTICAL_PAYLOAD
+    return None
+
+
+def _reason(exchange: Exchange, profile: str | None) -> str | None:
+    if exchange.truncated:
+        return f"truncated: {exchange.truncated}"
+    return None if profile is None else f"revisit: {profile}"
 
 
 def url_key(url: str) -> str:
@@ -84,20 +116,41 @@ class Archive:
         self.crawl_uuid = crawl_uuid
         self._new_id = new_id
 
-    def add_exchange(self, exchange: Exchange) -> Capture:
-        """Archive a request and its response; index the response."""
+    def add_exchange(self, exchange: Exchange, *, revisits: bool = True) -> Capture:
+        """Archive a request and its response; index the response.
+
+        With ``revisits``, a response that repeats the URL's last good capture
+        (the same payload, or a 304 to our conditional request) is archived as a
+        ``revisit`` record that refers to the original response.
+        """
+        previous = self.index.last_good(exchange.url) if revisits else None
+        profile = _revisit_profile(exchange, previous)
         request_id, response_id = self._new_id(), self._new_id()
         request = request_record(exchange, record_id=request_id, concurrent_to=response_id)
-        response = response_record(exchange, record_id=response_id, concurrent_to=request_id)
+        if profile is not None and previous is not None:
+            response = revisit_record(
+                exchange,
+                record_id=response_id,
+                concurrent_to=request_id,
+                profile=profile,
+                payload_digest=previous.payload_digest,
+                refers_to=previous.record_id,
+                refers_to_url=previous.url,
+                refers_to_date=previous.original_fetched_at,
+            )
+        else:
+            response = response_record(exchange, record_id=response_id, concurrent_to=request_id)
         _, location = self.writer.write([request, response])
         fetched_at = warc_date(exchange.started)
         digest = response.rec_headers.get_header("WARC-Payload-Digest")
         location_header = header_value(exchange.response_headers, b"location")
+        etag = header_value(exchange.response_headers, b"etag")
+        modified = header_value(exchange.response_headers, b"last-modified")
         row = CaptureRow(
             url=exchange.url,
             urlkey=url_key(exchange.url),
             fetched_at=fetched_at,
-            record_type="response",
+            record_type="response" if profile is None else "revisit",
             warc_file=location.filename,
             warc_offset=location.offset,
             warc_length=location.length,
@@ -105,10 +158,14 @@ class Archive:
             status=exchange.status,
             mime=media_type(exchange.response_headers),
             payload_digest=digest,
-            payload_length=len(exchange.body),
+            # A revisit stores no body (what a reindex reads back from it).
+            payload_length=len(exchange.body) if profile is None else 0,
             request_record_id=request_id,
             location=location_header.decode("latin-1") if location_header else None,
-            reason=f"truncated: {exchange.truncated}" if exchange.truncated else None,
+            reason=_reason(exchange, profile),
+            etag=etag.decode("latin-1") if etag else None,
+            last_modified=modified.decode("latin-1") if modified else None,
+            refers_to=previous.record_id if profile and previous else None,
         )
         capture_id = self.index.add_capture(self.crawl_id, row)
         return Capture(
@@ -117,6 +174,9 @@ class Archive:
             url=exchange.url,
             fetched_at=fetched_at,
             warc_file=location.filename,
+            revisit_of=row.refers_to,
+            profile=profile,
+            seen_before=previous is not None,
         )
 
     def add_failure(

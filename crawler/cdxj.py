@@ -15,6 +15,14 @@ Requests, ``metadata`` and ``conversion`` records get no line: pywb would
 serve them in place of the page (a request replays as an error, metadata and
 text as the page itself).
 
+A ``server-not-modified`` revisit (the 304 head as its block: what really
+happened) gets a line at *its* moment that points at the original response
+(the original's filename, offset, length, media type and status). Measured with
+pywb 2.10: a revisit line for it replays that moment as "304" with the old body,
+while this line replays it as the page, a 200 with its HTML, and the timemap
+lists the moment. The record itself stays untouched; a reindex from the WARC
+files gives the same line (:class:`LineMaker` remembers each 200 response).
+
 Sorting is done in memory: the lines of the whole archive are held at once,
 about 250 bytes a capture (some 250 MB for a million captures).
 """
@@ -27,6 +35,7 @@ import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +125,56 @@ def record_line(record: StoredRecord, filename: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Original:
+    filename: str
+    offset: int
+    length: int
+    mime: str | None
+    digest: str | None
+
+
+class LineMaker:
+    """CDXJ lines of records read in file order, 304 revisits pointed at their originals.
+
+    It remembers the location of every 200 response by record id (about 150
+    bytes each) so that a later 304 revisit's line can point at its original.
+    """
+
+    def __init__(self) -> None:
+        self._originals: dict[str, _Original] = {}
+
+    def line(self, record: StoredRecord, filename: str) -> str:
+        if record.record_type == "response" and record.status == 200 and record.record_id:
+            self._originals[record.record_id] = _Original(
+                filename,
+                record.offset,
+                record.length,
+                media_type(record.http_headers),
+                record.header("WARC-Payload-Digest"),
+            )
+        elif record.record_type == "revisit" and record.status == 304:
+            original = self._originals.get(record.header("WARC-Refers-To") or "")
+            if original is not None:
+                return not_modified_line(record.url, record.timestamp, original)
+        return record_line(record, filename)
+
+
+def not_modified_line(url: str, timestamp: str, original: _Original) -> str:
+    """The line of a 304 revisit: its moment, the original response's record."""
+    return cdxj_line(
+        url=url,
+        timestamp=timestamp,
+        record_type="response",
+        mime=original.mime,
+        status=200,
+        digest=original.digest,
+        length=original.length,
+        offset=original.offset,
+        filename=original.filename,
+    )
+
+
 def cdxj_lines(
     warc_files: Iterable[Path], base: Path, problems: list[ReadProblem] | None = None
 ) -> Iterator[str]:
@@ -125,6 +184,7 @@ def cdxj_lines(
     be read whole gives the lines of what could be read; the problem is added
     to ``problems`` when given, else logged.
     """
+    maker = LineMaker()
     for path in warc_files:
         filename = _relative(path, base)
         for item in iter_records(path):
@@ -135,7 +195,7 @@ def cdxj_lines(
                     logger.warning("CDXJ: %s", item)
                 continue
             if item.record_type in INDEXED_TYPES and item.url:
-                yield record_line(item, filename)
+                yield maker.line(item, filename)
 
 
 def index_lines(index: Index) -> Iterator[str]:
@@ -145,13 +205,23 @@ def index_lines(index: Index) -> Iterator[str]:
     for the cost of one query: the end of a crawl must not read every WARC.
     """
     rows = index.query(
-        "SELECT url, fetched_at, record_type, status, mime, payload_digest, "
-        "warc_length, warc_offset, warc_file FROM captures "
-        "WHERE record_type IN ('response', 'revisit')"
+        "SELECT c.url, c.fetched_at, c.record_type, c.status, c.mime, c.payload_digest, "
+        "c.warc_length, c.warc_offset, c.warc_file, o.warc_file AS o_file, "
+        "o.warc_offset AS o_offset, o.warc_length AS o_length, o.mime AS o_mime, "
+        "o.payload_digest AS o_digest FROM captures c LEFT JOIN captures o "
+        "ON c.record_type = 'revisit' AND c.status = 304 AND o.record_id = c.refers_to "
+        "AND o.record_type = 'response' AND o.status = 200 "
+        "WHERE c.record_type IN ('response', 'revisit')"
     )
     for row in rows:
         if Path(row["warc_file"]).is_absolute():
             continue  # a record of another archive, replayed from it: not ours to serve
+        if row["o_file"] is not None:
+            original = _Original(
+                row["o_file"], row["o_offset"], row["o_length"], row["o_mime"], row["o_digest"]
+            )
+            yield not_modified_line(row["url"], cdx_timestamp(row["fetched_at"]), original)
+            continue
         yield cdxj_line(
             url=row["url"],
             timestamp=cdx_timestamp(row["fetched_at"]),

@@ -1,7 +1,7 @@
 """The ``archiver`` command: the archiver's Scrapy commands, from any folder.
 
 ``archiver crawl FILE [-o DIR] [--archived] [--resume] [--replay DIR [--at WHEN]]
-[--requisites]`` runs ``scrapy crawl urls -a urls=FILE`` with the archive in DIR
+[--requisites] [--due DURATION]`` runs ``scrapy crawl urls -a urls=FILE`` with the archive in DIR
 (default ``$ARCHIVER_DIR`` or ``./archives``), each option turned into its
 ``ARCHIVER_*`` setting; every other
 command (``verify``, ``rebuild``, ``settings``, ...) is passed to Scrapy as is.
@@ -26,6 +26,7 @@ def crawl_arguments(argv: list[str]) -> list[str]:
     parser.add_argument("--replay")
     parser.add_argument("--at")
     parser.add_argument("--requisites", action="store_true")
+    parser.add_argument("--due")
     # Scrapy's options that take a value, so that their values are not taken for FILE.
     for flags in (("-s", "--set"), ("-a",), ("-L", "--loglevel"), ("--logfile",)):
         parser.add_argument(*flags, action="append", default=[], dest=flags[-1].lstrip("-"))
@@ -41,18 +42,18 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         result += ["-L", value]
     for value in known.logfile:
         result += ["--logfile", value]
-    if known.output:
-        result += ["-s", f"ARCHIVER_DIR={known.output}"]
-    if known.archived:
-        result += ["-s", "ARCHIVER_ARCHIVED_FALLBACK=True"]
-    if known.resume:
-        result += ["-s", "ARCHIVER_RESUME=True"]
-    if known.replay:
-        result += ["-s", f"ARCHIVER_REPLAY={known.replay}"]
-    if known.at:
-        result += ["-s", f"ARCHIVER_REPLAY_AT={known.at}"]
-    if known.requisites:
-        result += ["-s", "ARCHIVER_REQUISITES=True"]
+    # Each option becomes its setting; a flag sets True.
+    for value, setting in (
+        (known.output, "ARCHIVER_DIR"),
+        (known.archived, "ARCHIVER_ARCHIVED_FALLBACK"),
+        (known.resume, "ARCHIVER_RESUME"),
+        (known.replay, "ARCHIVER_REPLAY"),
+        (known.at, "ARCHIVER_REPLAY_AT"),
+        (known.requisites, "ARCHIVER_REQUISITES"),
+        (known.due, "ARCHIVER_DUE"),
+    ):
+        if value:
+            result += ["-s", f"{setting}={value}"]
     return result + rest
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.misc import load_object
 
+from crawler.due import due_setting
 from crawler.replay import replay_problems
 from crawler.spidermiddlewares.requisites import HOSTS as REQUISITE_HOSTS
 
@@ -51,6 +52,10 @@ def setting_problems(settings: BaseSettings) -> list[str]:
     problems += replay_problems(
         str(settings.get("ARCHIVER_REPLAY") or ""), str(settings.get("ARCHIVER_REPLAY_AT") or "")
     )
+    try:
+        due_setting(settings.get("ARCHIVER_DUE"))
+    except ValueError as exc:
+        problems.append(f"ARCHIVER_DUE: {exc}")
     function = settings.get("ARCHIVER_EXTRACT_FUNCTION")
     try:
         if not callable(load_object(function)):

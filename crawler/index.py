@@ -11,6 +11,12 @@ gives every table back from the WARC files alone. Tables:
   with its outcome: archived, failed, invalid, duplicate, forbidden by robots.txt;
 - ``failures`` (a view): the seeds that produced nothing, with their reasons.
 
+Schema 2 (recrawls) added to ``captures`` the validators of each response
+(``etag``, ``last_modified``), the original a revisit stands for
+(``refers_to``) and each text version's digest and words (``text_digest``,
+``text_words``). An index of schema 1 is migrated in place when opened: the
+columns are added, empty for the old rows, and nothing is lost.
+
 Writes are batched: the owner calls :meth:`Index.commit` now and then and at the end.
 """
 
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawls (
@@ -65,10 +71,16 @@ CREATE TABLE IF NOT EXISTS captures (
     author TEXT,
     language TEXT,
     text_chars INTEGER,
-    conversion_record_id TEXT
+    conversion_record_id TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    refers_to TEXT,
+    text_digest TEXT,
+    text_words INTEGER
 );
 CREATE INDEX IF NOT EXISTS captures_urlkey ON captures (urlkey, fetched_at);
 CREATE INDEX IF NOT EXISTS captures_crawl ON captures (crawl_id);
+CREATE INDEX IF NOT EXISTS captures_url ON captures (url, fetched_at);
 CREATE TABLE IF NOT EXISTS seeds (
     crawl_id INTEGER NOT NULL REFERENCES crawls(id),
     position INTEGER,
@@ -86,8 +98,25 @@ CREATE TABLE IF NOT EXISTS seeds (
 CREATE INDEX IF NOT EXISTS seeds_crawl ON seeds (crawl_id, position);
 CREATE VIEW IF NOT EXISTS failures AS
     SELECT crawl_id, url, source, line, document, outcome, reason
-    FROM seeds WHERE outcome NOT IN ('archived', 'duplicate');
+    FROM seeds WHERE outcome NOT IN ('archived', 'duplicate', 'not_due');
 """
+
+#: What takes an index of each older schema to the next one. Columns are only ever
+#: added: an archive made by an older release opens in this one without loss.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE captures ADD COLUMN etag TEXT",
+        "ALTER TABLE captures ADD COLUMN last_modified TEXT",
+        "ALTER TABLE captures ADD COLUMN refers_to TEXT",
+        "ALTER TABLE captures ADD COLUMN text_digest TEXT",
+        "ALTER TABLE captures ADD COLUMN text_words INTEGER",
+        # The view is created anew by the schema script, with the outcomes of schema 2.
+        "DROP VIEW IF EXISTS failures",
+    ),
+}
+
+#: A capture that counts as the URL's last good one: a 200, or a revisit of one.
+_GOOD = "((c.record_type = 'response' AND c.status = 200) OR c.record_type = 'revisit')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +138,40 @@ class CaptureRow:
     request_record_id: str | None = None
     location: str | None = None
     reason: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    #: For a revisit: the record id of the original response (never of another revisit).
+    refers_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoodCapture:
+    """A URL's last good capture, resolved to the original response it stands for."""
+
+    url: str
+    fetched_at: str  #: of the last good capture (the revisit, when it is one)
+    record_id: str  #: of the original response
+    original_fetched_at: str  #: WARC-Date of the original response
+    payload_digest: str | None
+    etag: str | None
+    last_modified: str | None
+    warc_file: str  #: of the original response
+    warc_offset: int
+    warc_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextVersion:
+    """The text a URL's last text-bearing capture gave."""
+
+    capture_id: int
+    fetched_at: str
+    text_digest: str | None
+    text_words: int | None
+    conversion_record_id: str | None
+    text_path: str | None
+    title: str | None
+    version: int  #: 1 for the oldest text version of the URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +211,22 @@ class Index:
                 raise UnusableIndexError(
                     f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION})"
                 )
+            if version:
+                self._migrate(version)
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise UnusableIndexError(f"cannot open index {path}: {exc}") from exc
+
+    def _migrate(self, version: int) -> None:
+        """Bring an index of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction."""
+        steps = [sql for old in range(version, SCHEMA_VERSION) for sql in _MIGRATIONS[old]]
+        if not steps:
+            return
+        with self._db:
+            for sql in steps:
+                self._db.execute(sql)
 
     def close(self) -> None:
         self._db.commit()
@@ -205,6 +279,8 @@ class Index:
             "language",
             "text_chars",
             "conversion_record_id",
+            "text_digest",
+            "text_words",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -256,6 +332,68 @@ class Index:
             crawl_ids,
         )
         return {position for (position,) in rows if position is not None}
+
+    # -- recrawls ----------------------------------------------------------------
+
+    def last_good(self, url: str) -> GoodCapture | None:
+        """The last good capture of ``url`` (a 200 response or a revisit of one), if any."""
+        row = self._db.execute(
+            "SELECT c.url, c.fetched_at, c.record_type, c.etag, c.last_modified, "
+            "o.record_id AS o_id, o.fetched_at AS o_at, o.payload_digest AS o_digest, "
+            "o.etag AS o_etag, o.last_modified AS o_modified, o.warc_file AS o_file, "
+            "o.warc_offset AS o_offset, o.warc_length AS o_length "
+            "FROM captures c JOIN captures o "
+            "ON o.record_id = CASE WHEN c.record_type = 'revisit' THEN c.refers_to "
+            "ELSE c.record_id END "
+            f"WHERE c.url = ? AND {_GOOD} AND o.record_type = 'response' "
+            "ORDER BY c.fetched_at DESC, c.id DESC LIMIT 1",
+            (url,),
+        ).fetchone()
+        if row is None:
+            return None
+        return GoodCapture(
+            url=row["url"],
+            fetched_at=row["fetched_at"],
+            record_id=row["o_id"],
+            original_fetched_at=row["o_at"],
+            payload_digest=row["o_digest"],
+            # A 304 may bring new validators; otherwise the original's hold.
+            etag=row["etag"] or row["o_etag"],
+            last_modified=row["last_modified"] or row["o_modified"],
+            warc_file=row["o_file"],
+            warc_offset=row["o_offset"],
+            warc_length=row["o_length"],
+        )
+
+    def last_text(self, url: str, *, before: int | None = None) -> TextVersion | None:
+        """The text version the latest text-bearing capture of ``url`` has (written or repeated)."""
+        limit = "" if before is None else f"AND id != {int(before)}"
+        row = self._db.execute(
+            "SELECT id, fetched_at, text_digest, text_words, conversion_record_id, text_path, "
+            "title "
+            "FROM captures WHERE url = ? AND conversion_record_id IS NOT NULL "
+            f"AND text_outcome IN ('written', 'unchanged') {limit} "
+            "ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            (url,),
+        ).fetchone()
+        if row is None:
+            return None
+        (version,) = self._db.execute(
+            "SELECT COUNT(*) FROM captures WHERE url = ? AND text_outcome = 'written' "
+            "AND conversion_record_id IS NOT NULL AND (fetched_at < ? OR "
+            "(fetched_at = ? AND id <= ?)) ",
+            (url, row["fetched_at"], row["fetched_at"], row["id"]),
+        ).fetchone()
+        return TextVersion(
+            capture_id=row["id"],
+            fetched_at=row["fetched_at"],
+            text_digest=row["text_digest"],
+            text_words=row["text_words"],
+            conversion_record_id=row["conversion_record_id"],
+            text_path=row["text_path"],
+            title=row["title"],
+            version=int(version),
+        )
 
     # -- rebuilding (``archiver reindex``) --------------------------------------
 

@@ -38,6 +38,8 @@ class Page:
     text_path: str | None = None  #: the text file written, relative to the archive folder
     text_reason: str | None = None  #: why there is no text, when there is none
     archived_copy: ArchivedCopy | None = None  #: set when the page is a web archive's copy
+    #: How the page compares with the URL's earlier captures (a ``Change``), once known.
+    change: str | None = None
 
     @property
     def source_url(self) -> str:

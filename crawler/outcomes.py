@@ -17,18 +17,30 @@ class InputOutcome(StrEnum):
     INVALID = "invalid"  #: not a URL the crawler can fetch
     DUPLICATE = "duplicate"  #: the same URL as an earlier entry, fetched once
     NOT_IN_ARCHIVE = "not_in_archive"  #: a replay crawl found no capture of it
+    NOT_DUE = "not_due"  #: captured more recently than ``--due`` asks for: not fetched
 
 
 class TextOutcome(StrEnum):
     """What a page's text gave (``captures.text_outcome``)."""
 
-    WRITTEN = "written"
+    WRITTEN = "written"  #: a new text version: conversion record and text file written
+    #: The same text as the URL's last version (same payload, a 304, or the same text
+    #: from new bytes): nothing written, the row refers to the version it repeats.
+    UNCHANGED = "unchanged"
     HTTP_ERROR = "http_error"
     NOT_HTML = "not_html"
     EMPTY = "empty"
     TIMEOUT = "timeout"
     CRASHED = "crashed"
     FAILED = "failed"
+
+
+class Change(StrEnum):
+    """How a fetched page compares with the URL's captures before it (the crawl-end counts)."""
+
+    NEW = "new"  #: no earlier good capture of the URL
+    CHANGED = "changed"  #: a new text version (or, without text, new bytes)
+    UNCHANGED = "unchanged"  #: a revisit, or new bytes with the same text
 
 
 class ExtractionOutcome(StrEnum):

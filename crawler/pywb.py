@@ -20,10 +20,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.cdxj import archive_files, write_cdxj
+from crawler.cdxj import write_cdxj
 
 if TYPE_CHECKING:
     from crawler.layout import Layout
+    from crawler.warc.reader import ReadProblem
 
 #: The collection name in replay URLs: ``/archive/<timestamp>/<url>``.
 COLLECTION = "archive"
@@ -65,20 +66,15 @@ def find_tool(name: str, explicit: str | None = None) -> Path:
     )
 
 
-def cdxj_is_current(layout: Layout) -> bool:
-    """Whether ``DIR/indexes/index.cdxj`` exists and no WARC file is newer."""
-    try:
-        written = layout.cdxj.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return all(path.stat().st_mtime <= written for path in archive_files(layout.warc_dir))
+def ensure_cdxj(layout: Layout) -> tuple[Path, list[ReadProblem]]:
+    """The archive's CDXJ index, written afresh from its WARC files, and what could not be read.
 
-
-def ensure_cdxj(layout: Layout) -> Path:
-    """The archive's CDXJ index, written from the WARC files if missing or stale."""
-    if cdxj_is_current(layout):
-        return layout.cdxj
-    return write_cdxj(layout)
+    Written from the files themselves, not trusted by age: a WARC file copied in
+    with its old modification time (``cp -p``, ``rsync -a``), or one removed,
+    would otherwise leave pages out of replay or point at nothing.
+    """
+    problems: list[ReadProblem] = []
+    return write_cdxj(layout, problems), problems
 
 
 def write_config(layout: Layout) -> Path:

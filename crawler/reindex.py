@@ -22,12 +22,12 @@ import re
 import sqlite3
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.archive import as_json, url_key
-from crawler.cdxj import INDEXED_TYPES, archive_files, record_line, write_sorted
+from crawler.cdxj import INDEXED_TYPES, LineMaker, archive_files, write_sorted
 from crawler.index import CaptureRow, Index, SeedRow
 from crawler.outcomes import TextOutcome
 from crawler.text.document import parse
@@ -40,6 +40,7 @@ from crawler.warc.records import (
     JSON_TYPE,
     SEED_URI_PREFIX,
     TEXT_OUTCOME_URI_PREFIX,
+    sha1_digest,
 )
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class _Builder:
     def read(self, files: Iterable[Path]) -> list[str]:
         """Index every file; return the CDXJ lines of their responses and revisits."""
         lines: list[str] = []
+        maker = LineMaker()
         for path in files:
             self.report.files += 1
             filename = _relative(path, self.base)
@@ -189,7 +191,7 @@ class _Builder:
                 crawl.last_date = item.date or crawl.last_date
                 self._record(item, crawl, filename)
                 if item.record_type in INDEXED_TYPES and item.url:
-                    lines.append(record_line(item, filename))
+                    lines.append(maker.line(item, filename))
         return lines
 
     def _crawl_of(self, first: StoredRecord, filename: str) -> _Crawl:
@@ -307,6 +309,9 @@ class _Builder:
         outcomes = set()
         for capture_record, data in self.text_outcomes:
             fields = {k: v for k, v in data.items() if k not in ("crawl", "capture")}
+            if "text_digest" not in fields and capture_record in self.conversions:
+                # Written before text digests were kept: the conversion record gives them.
+                fields.update(_text_fields(self.conversions[capture_record][1]))
             capture_id = self.index.capture_id_of(capture_record)
             if capture_id is not None and fields:
                 self.index.set_text_outcome(capture_id, **fields)
@@ -375,6 +380,7 @@ class _Builder:
             fields: dict[str, Any] = {
                 "text_outcome": str(TextOutcome.WRITTEN),
                 "conversion_record_id": conversion_id,
+                **_text_fields(text),
             }
             try:
                 doc = parse(text)
@@ -425,6 +431,13 @@ def _capture_row(record: StoredRecord, filename: str) -> CaptureRow:
     location = header_value(record.http_headers, b"location") if record.is_http else None
     truncated = record.header("WARC-Truncated")
     concurrent = record.concurrent_to
+    revisit = record.record_type == "revisit"
+    if revisit:
+        reason: str | None = f"revisit: {record.profile}"
+    else:
+        reason = f"truncated: {truncated}" if truncated else None
+    etag = record.http_header(b"etag") if record.is_http else None
+    modified = record.http_header(b"last-modified") if record.is_http else None
     return CaptureRow(
         url=record.url,
         urlkey=url_key(record.url),
@@ -440,14 +453,20 @@ def _capture_row(record: StoredRecord, filename: str) -> CaptureRow:
         payload_length=len(record.entity_body) if record.is_http else len(record.payload),
         request_record_id=concurrent[0] if concurrent else None,
         location=location.decode("latin-1") if location else None,
-        reason=f"truncated: {truncated}" if truncated else None,
+        reason=reason,
+        etag=etag.decode("latin-1") if etag else None,
+        last_modified=modified.decode("latin-1") if modified else None,
+        refers_to=record.header("WARC-Refers-To") if revisit else None,
     )
 
 
+def _text_fields(text: str) -> dict[str, Any]:
+    """The digest and word count the text pipeline keeps of a text version."""
+    return {"text_digest": sha1_digest(text.encode("utf-8")), "text_words": len(text.split())}
+
+
 def _with_request(row: CaptureRow, request_id: str) -> CaptureRow:
-    values = {name: getattr(row, name) for name in CaptureRow.__dataclass_fields__}
-    values["request_record_id"] = request_id
-    return CaptureRow(**values)
+    return replace(row, request_record_id=request_id)
 
 
 def _trim(window: OrderedDict[str, Any]) -> None:

@@ -96,6 +96,19 @@ def parse_warc_date(value: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _index_problem(path: Path) -> str | None:
+    """Why the index at ``path`` cannot be read for replay, or None."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            db.execute("SELECT urlkey, fetched_at, warc_file FROM captures LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"its index cannot be read ({exc}): run `archiver reindex` on it"
+    return None
+
+
 def replay_problems(root: str, at: str) -> list[str]:
     """What keeps ``ARCHIVER_REPLAY``/``ARCHIVER_REPLAY_AT`` from working, one sentence each."""
     problems = []
@@ -103,14 +116,17 @@ def replay_problems(root: str, at: str) -> list[str]:
         layout = Layout(Path(root))
         if not layout.root.is_dir():
             problems.append(f"ARCHIVER_REPLAY {root!r} is not a folder")
-        elif not layout.index.is_file():
-            if any(next(layout.warc_dir.glob(g), None) for g in _WARC_GLOBS):
-                problems.append(
-                    f"ARCHIVER_REPLAY {root!r} has WARC files but no index: "
-                    f"run `archiver reindex {root}` first"
-                )
-            else:
-                problems.append(f"ARCHIVER_REPLAY {root!r} is not an archive folder (no index)")
+        elif layout.index.is_file():
+            problem = _index_problem(layout.index)
+            if problem:
+                problems.append(f"ARCHIVER_REPLAY {root!r}: {problem}")
+        elif any(next(layout.warc_dir.glob(g), None) for g in _WARC_GLOBS):
+            problems.append(
+                f"ARCHIVER_REPLAY {root!r} has WARC files but no index: "
+                f"run `archiver reindex {root}` first"
+            )
+        else:
+            problems.append(f"ARCHIVER_REPLAY {root!r} is not an archive folder (no index)")
     if at:
         if not root:
             problems.append("ARCHIVER_REPLAY_AT needs ARCHIVER_REPLAY (--at needs --replay)")
@@ -164,8 +180,10 @@ class ArchiveLookup:
             self._db.close()
 
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[CaptureRow]:
-        names = ", ".join(CaptureRow.__dataclass_fields__)
         with self._lock:
+            # An index of an older schema (read-only: not migrated) lacks the newer columns.
+            present = {info[1] for info in self._db.execute("PRAGMA table_info(captures)")}
+            names = ", ".join(n for n in CaptureRow.__dataclass_fields__ if n in present)
             rows = self._db.execute(f"SELECT {names} FROM captures WHERE {sql}", params).fetchall()
         return [CaptureRow(**dict(row)) for row in rows]
 
@@ -183,12 +201,21 @@ class ArchiveLookup:
     def find(self, url: str, at: datetime | None = None) -> Replayed | None:
         """The capture of ``url`` closest to ``at`` (the latest if None); None if none.
 
-        Raises :class:`ArchiveReadError` when the chosen capture cannot be read.
+        A capture that cannot be read (a damaged record, a revisit whose original
+        is not in the archive) gives way to the next closest, as in pywb; raises
+        :class:`ArchiveReadError` when captures exist and none can be read.
         """
+        problem: ArchiveReadError | None = None
         for moment, row in _by_preference(self.captures(url), at):
-            replayed = self._load(moment, row)
+            try:
+                replayed = self._load(moment, row)
+            except ArchiveReadError as exc:
+                problem = problem or exc
+                continue
             if replayed is not None:
                 return replayed
+        if problem is not None:
+            raise problem
         return None
 
     def _load(self, moment: datetime, row: CaptureRow) -> Replayed | None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from crawler import __version__
+from crawler.layout import default_root
 
 BOT_NAME = "archiver"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -12,7 +11,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 COMMANDS_MODULE = "crawler.commands"
 
 # -- the archive ---------------------------------------------------------------
-ARCHIVER_DIR = os.environ.get("ARCHIVER_DIR") or "archives"
+ARCHIVER_DIR = default_root()
 ARCHIVER_WARC_MAX_SIZE = 1_000_000_000
 ARCHIVER_WARC_PREFIX = "archiver"
 ARCHIVER_WARC_GZIP_LEVEL = 6
@@ -28,6 +27,14 @@ ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page"
 # -- resuming ------------------------------------------------------------------
 # Skip the input entries that interrupted crawls of the same input already did.
 ARCHIVER_RESUME = False
+
+# -- recrawls ------------------------------------------------------------------
+# Ask with If-None-Match / If-Modified-Since from the URL's last good capture in the index.
+ARCHIVER_CONDITIONAL_ENABLED = True
+# Archive a response that repeats the last good capture as a revisit record (no body).
+ARCHIVER_REVISITS_ENABLED = True
+# Fetch only URLs whose last good capture is older than this duration (--due 6h); empty: all.
+ARCHIVER_DUE = ""
 
 # -- offline replay ------------------------------------------------------------
 # An archive folder to serve responses from instead of the network (--replay).
@@ -89,6 +96,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
     # Sees 429/503 before Scrapy's RetryMiddleware (550), to retry them after their Retry-After.
     "crawler.downloadermiddlewares.retryafter.RetryAfterMiddleware": 560,
+    # Between the guard and decompression (590): a 304 to its own conditional request
+    # becomes the archived page, still content-coded, before anything else sees it.
+    "crawler.downloadermiddlewares.conditional.ConditionalMiddleware": 900,
     # Closest to the downloader: sees each response and error before any other.
     "crawler.downloadermiddlewares.guard.ArchiveGuardMiddleware": 1000,
 }

@@ -29,6 +29,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from crawler.cdxj import archive_files
@@ -38,7 +39,6 @@ from crawler.warc.reader import ReadProblem, iter_records, read_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from crawler.layout import Layout
 
@@ -54,9 +54,12 @@ CHUNK = 1 << 20
 # capture's text file is its own only if no later capture wrote the same name.
 _PAGES_SQL = """
 SELECT c.id, c.url, c.fetched_at, c.title, c.text_outcome, c.text_path, c.record_id,
-       c.conversion_record_id,
-       c.id = (SELECT MAX(o.id) FROM captures o WHERE o.text_path = c.text_path) AS owns_text
+       c.conversion_record_id, c.warc_file, c.id = owners.owner AS owns_text
 FROM captures c
+LEFT JOIN (
+    SELECT text_path, MAX(id) AS owner FROM captures
+    WHERE text_path IS NOT NULL GROUP BY text_path
+) owners ON owners.text_path = c.text_path
 WHERE c.text_outcome = ? OR c.id IN (SELECT capture_id FROM seeds WHERE capture_id IS NOT NULL)
 ORDER BY c.fetched_at, c.id
 """
@@ -101,9 +104,15 @@ def iter_pages(layout: Layout) -> Iterator[Page]:
     db.row_factory = sqlite3.Row
     conversions = _ConversionFinder(layout)
     try:
+        elsewhere = 0
         for row in db.execute(_PAGES_SQL, (TextOutcome.WRITTEN.value,)):
+            if Path(row["warc_file"]).is_absolute():
+                # A replay's capture of another archive's record: not in this WACZ.
+                elsewhere += 1
+                continue
             text: str | None = None
-            if row["text_outcome"] == TextOutcome.WRITTEN:
+            # An unchanged capture's text is the version it repeats (its conversion record).
+            if row["text_outcome"] in (TextOutcome.WRITTEN, TextOutcome.UNCHANGED):
                 text = _page_text(layout, row, conversions)
             yield Page(
                 id=_page_id(row["record_id"]),
@@ -111,6 +120,12 @@ def iter_pages(layout: Layout) -> Iterator[Page]:
                 ts=_iso_second(row["fetched_at"]),
                 title=row["title"] or row["url"],
                 text=text,
+            )
+        if elsewhere:
+            logger.warning(
+                "WACZ pages: %d captures left out: their records are in another archive "
+                "(a replay into this folder); export that archive",
+                elsewhere,
             )
     except sqlite3.DatabaseError as exc:
         raise WaczError(f"cannot read {layout.index}: {exc}") from exc

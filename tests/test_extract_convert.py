@@ -52,6 +52,13 @@ def test_content_codings_are_undone(coding: bytes, encode: object) -> None:
     assert decoded.problem is None
 
 
+def test_many_gzip_members_decode_as_one_body() -> None:
+    members = b"".join(gzip.compress(b"<p>%d</p>" % n, mtime=0) for n in range(3000))
+    decoded = decode_content([(b"Content-Encoding", b"gzip")], members)
+    assert decoded.problem is None
+    assert decoded.body == b"".join(b"<p>%d</p>" % n for n in range(3000))
+
+
 def test_two_codings_are_undone_last_first() -> None:
     body = gzip.compress(zlib.compress(ARTICLE), mtime=0)
     decoded = decode_content([(b"Content-Encoding", b"deflate, gzip")], body)

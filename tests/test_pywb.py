@@ -158,11 +158,11 @@ def served(
 
 
 def html_captures(root: Path, url: str) -> list[str]:
-    """The 14-digit times of the HTML responses of ``url``, oldest first."""
+    """The 14-digit times of the HTML responses and revisits of ``url``, oldest first."""
     rows = index_rows(
         root,
-        "SELECT fetched_at FROM captures WHERE url = ? AND record_type = 'response' "
-        "ORDER BY fetched_at",
+        "SELECT fetched_at FROM captures WHERE url = ? "
+        "AND record_type IN ('response', 'revisit') ORDER BY fetched_at",
         (url,),
     )
     return [re.sub(r"\D", "", row["fetched_at"])[:14] for row in rows]

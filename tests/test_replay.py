@@ -262,6 +262,10 @@ def test_a_replay_needs_an_indexed_archive(tmp_path: Path) -> None:
     assert "not a folder" in problems(ARCHIVER_REPLAY=str(tmp_path / "none"))
     assert "needs ARCHIVER_REPLAY" in problems(ARCHIVER_REPLAY_AT="2026-01-01")
     assert problems() == ""
+    # A damaged index is a usage error before the crawl, not a failure per request.
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "index.sqlite").write_bytes(b"not a database" * 100)
+    assert "its index cannot be read" in problems(ARCHIVER_REPLAY=str(tmp_path / "broken"))
 
 
 def test_moments() -> None:
@@ -340,5 +344,39 @@ def test_revisits_replay_their_original(tmp_path: Path) -> None:
         latest = lookup.find(url)
         assert latest is not None and latest.record.record_id == ids[2]
         assert lookup.find("http://example.com/b") is None
+    finally:
+        lookup.close()
+
+
+def test_an_unreadable_capture_gives_way_to_the_next_closest(tmp_path: Path) -> None:
+    """As in pywb: a revisit whose original is not in the archive yields to an older capture."""
+    url, body = "http://example.com/a", b"<html><body>kept</body></html>"
+    dates = ["2020-01-01T00:00:00Z", "2022-01-01T00:00:00Z"]
+    ids = [f"<urn:uuid:00000000-0000-0000-0000-00000000001{n}>" for n in range(2)]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+    common = [("WARC-Target-URI", url), ("Content-Type", "application/http; msgtype=response")]
+    orphan = [
+        ("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"),
+        ("WARC-Refers-To", "<urn:uuid:not-in-this-archive>"),
+    ]
+    records = [("response", [], head + body), ("revisit", orphan, head)]
+    layout = Layout(tmp_path)
+    layout.warc_dir.mkdir(parents=True)
+    path = layout.warc_dir / "other.warc.gz"
+    index = Index(layout.index)
+    with path.open("wb") as stream:
+        for n, (kind, fields, block) in enumerate(records):
+            start = stream.tell()
+            own = [("WARC-Type", kind), ("WARC-Record-ID", ids[n]), ("WARC-Date", dates[n])]
+            stream.write(warc_record([*own, *common, *fields], block))
+            index.add_capture(
+                1, CaptureRow(url, url_key(url), dates[n], kind, path.name, start, 1, ids[n])
+            )
+    index.close()
+    lookup = ArchiveLookup(tmp_path)
+    try:
+        found = lookup.find(url)  # the latest is the orphan revisit
+        assert found is not None and found.record.record_id == ids[0]
+        assert found.body == body
     finally:
         lookup.close()

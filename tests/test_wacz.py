@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from crawler.layout import Layout
-from crawler.pywb import ToolNotFoundError, find_tool
+from crawler.pywb import ToolNotFoundError, ensure_cdxj, find_tool
 from crawler.text.document import parse
 from tests.conftest import archiver, index_rows
 from tests.test_pywb import CHANGING, crawl_replay_site
+from tests.test_replay import warc_record
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +155,34 @@ def test_bad_command_lines_exit_2(exported: tuple[Path, Path], tmp_path: Path) -
     assert wacz.read_bytes() == before
     forced = archiver("export", "wacz", str(root), "-o", str(wacz), "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_the_index_is_rebuilt_from_the_files_not_trusted_by_age(tmp_path: Path) -> None:
+    # A WARC copied in with its old modification time (cp -p, rsync -a) must be indexed.
+    layout = Layout(tmp_path)
+    layout.warc_dir.mkdir(parents=True)
+    layout.cdxj.parent.mkdir(parents=True)
+    layout.cdxj.write_text("", encoding="utf-8")
+    copied = layout.warc_dir / "copied.warc.gz"
+    copied.write_bytes(
+        warc_record(
+            [
+                ("WARC-Type", "response"),
+                ("WARC-Record-ID", "<urn:uuid:00000000-0000-0000-0000-000000000099>"),
+                ("WARC-Date", "2020-01-01T00:00:00Z"),
+                ("WARC-Target-URI", "http://example.com/"),
+                ("Content-Type", "application/http; msgtype=response"),
+            ],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hi</p>",
+        )
+    )
+    old = layout.cdxj.stat().st_mtime - 3600
+    os.utime(copied, (old, old))
+    path, problems = ensure_cdxj(layout)
+    assert problems == []
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    assert '"filename": "copied.warc.gz"' in line
+    # A file cut short is reported, not silently left out.
+    copied.write_bytes(copied.read_bytes()[:-20])
+    _, problems = ensure_cdxj(layout)
+    assert problems

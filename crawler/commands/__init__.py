@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler.config import setting_problems
+from crawler.layout import Layout
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -22,3 +24,11 @@ def check_settings(settings: BaseSettings) -> None:
     problems = setting_problems(settings)
     if problems:
         usage_error("; ".join(problems))
+
+
+def archive_root(positional: str | None, option: str | None, settings: BaseSettings) -> Path:
+    """The archive folder of a command: DIR, ``-o/--output DIR``, else ``ARCHIVER_DIR``."""
+    if positional and option and Path(positional) != Path(option):
+        usage_error(f"two archive folders given: {positional} and {option}")
+    chosen = positional or option
+    return Path(chosen) if chosen else Layout.of(settings).root

@@ -15,6 +15,7 @@ from scrapy import signals
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
+from crawler.addons import output_dir
 from crawler.commands import check_settings, usage_error
 from crawler.inputs import InputError
 from crawler.layout import Layout
@@ -47,7 +48,7 @@ class Command(ScrapyCrawlCommand):
                 usage_error(str(exc))
         # Last, so that a usage error above leaves no folder behind.
         try:
-            self.folder_lock = lock_for_crawl(Layout.of(self.settings).lock)
+            self.folder_lock = lock_for_crawl(Layout(output_dir(self.settings)).lock)
         except LockError as exc:
             usage_error(str(exc))
 

@@ -74,11 +74,16 @@ class Command(ScrapyCommand):
             usage_error(f"{root} is not an archive folder (no {layout.warc_dir})")
         title = opts.title or root.resolve().name
         try:
-            summary = write_wacz(layout, ensure_cdxj(layout), Path(opts.output), title=title)
+            cdxj, problems = ensure_cdxj(layout)
+            summary = write_wacz(layout, cdxj, Path(opts.output), title=title)
         except (WaczError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
+        for problem in problems:
+            # The WACZ holds the file, but replay finds only what could be indexed.
+            print(f"error: not indexed: {problem}", file=sys.stderr)
+            self.exitcode = 1
         print(
             f"Wrote {summary.path}: {summary.pages} pages ({summary.pages_with_text} with text), "
             f"{summary.warc_files} WARC files, {summary.size} bytes"

@@ -1,4 +1,4 @@
-"""``archiver reindex [DIR]``: rebuild DIR/index.sqlite and DIR/indexes/index.cdxj from DIR/warc.
+"""``archiver reindex [DIR | -o DIR]``: rebuild DIR's index.sqlite and CDXJ from DIR/warc.
 
 DIR defaults to ``ARCHIVER_DIR``. Every WARC and ARC file under DIR/warc is
 read, ours and foreign ones alike. Exit code 0 when every file was read whole,
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
-from crawler.commands import usage_error
+from crawler.commands import archive_root, usage_error
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.reindex import reindex
@@ -31,7 +30,7 @@ class Command(ScrapyCommand):
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "[DIR]"
+        return "[DIR | -o DIR]"
 
     def short_desc(self) -> str:
         return "Rebuild the index and the CDXJ of an archive folder from its WARC files"
@@ -46,11 +45,15 @@ class Command(ScrapyCommand):
             "(everything readable is still indexed), 2 when DIR does not exist."
         )
 
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("-o", "--output", metavar="DIR", help="the archive folder (or DIR)")
+
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         if len(args) > 1:
             usage_error("reindex takes one archive folder")
-        root = Path(args[0]) if args else Layout.of(self.settings).root
+        root = archive_root(args[0] if args else None, opts.output, self.settings)
         if not root.is_dir():
             print(f"error: no such folder: {root}", file=sys.stderr)
             self.exitcode = 2

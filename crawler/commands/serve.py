@@ -1,4 +1,4 @@
-"""``archiver serve [DIR] [--port N] [--bind ADDR] [--pywb BIN]``: browse the archive in pywb.
+"""``archiver serve [DIR | -o DIR] [--port N] [--bind ADDR] [--pywb BIN]``: browse it in pywb.
 
 Makes sure ``DIR/indexes/index.cdxj`` is current (written from the WARC files
 when missing or older than one of them), writes pywb's configuration under
@@ -16,13 +16,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
-from crawler.commands import usage_error
-from crawler.layout import Layout, default_root
+from crawler.commands import archive_root, usage_error
+from crawler.layout import Layout
 from crawler.pywb import (
     ToolNotFoundError,
     ensure_cdxj,
@@ -34,6 +33,7 @@ from crawler.pywb import (
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
     from types import FrameType
 
 DEFAULT_PORT = 8080
@@ -71,6 +71,7 @@ class Command(ScrapyCommand):
             "--bind", default=DEFAULT_BIND, metavar="ADDR", help="address to listen on (127.0.0.1)"
         )
         parser.add_argument("--pywb", metavar="BIN", help="folder that holds pywb's wayback")
+        parser.add_argument("-o", "--output", metavar="DIR", help="the archive folder (or DIR)")
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
@@ -81,7 +82,7 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        root = Path(args[0]) if args else Path(self.settings.get("ARCHIVER_DIR") or default_root())
+        root = archive_root(args[0] if args else None, opts.output, self.settings)
         layout = Layout(root)
         if not layout.warc_dir.is_dir():
             usage_error(f"{root} is not an archive folder (no {layout.warc_dir})")
@@ -98,7 +99,9 @@ class Command(ScrapyCommand):
             print(f"error: cannot listen on {opts.bind}:{opts.port}: {problem}", file=sys.stderr)
             self.exitcode = 1
             return
-        ensure_cdxj(layout)
+        _, unreadable = ensure_cdxj(layout)
+        for item in unreadable:
+            print(f"warning: not served: {item}", file=sys.stderr)
         workdir = write_config(layout)
         command = wayback_command(wayback, workdir, bind=opts.bind, port=opts.port)
         self.exitcode = serve(command, opts.bind, opts.port, root)

@@ -1,6 +1,7 @@
-"""``archiver verify [PATH...]``: check WARC, ARC and WACZ files strictly.
+"""``archiver verify [PATH...] [-o DIR]``: check WARC, ARC and WACZ files strictly.
 
-With no PATH it checks the archive's WARC folder (``ARCHIVER_DIR``/warc). A
+``-o DIR`` adds the archive folder's WARC folder (DIR/warc); with no PATH and
+no ``-o`` it checks ``ARCHIVER_DIR``/warc. A
 folder means every ``*.warc``, ``*.warc.gz``, ``*.arc``, ``*.arc.gz`` and
 ``*.wacz`` file under it (``.open`` ones too). Exit code 0 when every file is
 clean, 1 when any has a problem, 2 when a path does not exist.
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
+from crawler.layout import Layout
 from crawler.warc.verify import render_report, verify_paths
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ class Command(ScrapyCommand):
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "[PATH ...]"
+        return "[PATH ...] [-o DIR]"
 
     def short_desc(self) -> str:
         return "Check WARC, ARC and WACZ files: digests, record links, structure"
@@ -43,11 +45,19 @@ class Command(ScrapyCommand):
             "when every file is clean, 1 on any problem, 2 when a path does not exist."
         )
 
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "-o", "--output", metavar="DIR", help="the archive folder whose warc folder to check"
+        )
+
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         paths = [Path(arg) for arg in args]
+        if opts.output:
+            paths.append(Layout(Path(opts.output)).warc_dir)
         if not paths:
-            paths = [Path(self.settings.get("ARCHIVER_DIR") or "archives") / "warc"]
+            paths = [Layout.of(self.settings).warc_dir]
         missing = [path for path in paths if not path.exists()]
         if missing:
             print(f"error: no such file or folder: {missing[0]}", file=sys.stderr)

@@ -31,7 +31,7 @@ from crawler.archive import Archive, Capture
 from crawler.cdxj import write_cdxj_from_index
 from crawler.extensions.exchange import exchange_of, started_at
 from crawler.failures import describe
-from crawler.index import Index, SeedRow, UnusableIndexError
+from crawler.index import GoodCapture, Index, SeedRow, TextVersion, UnusableIndexError
 from crawler.layout import Layout
 from crawler.meta import CAPTURE_META, EXCHANGE_META, REPLAY_META
 from crawler.replay import REPLAYED_FLAG
@@ -106,6 +106,8 @@ class ArchiveExtension:
         #: A replay crawl's source archive folder (ARCHIVER_REPLAY): its responses are not
         #: fetched, so they are not archived again.
         self.replay_root = settings.get("ARCHIVER_REPLAY") or ""
+        #: Whether a response that repeats the URL's last good capture becomes a revisit.
+        self.revisits = settings.getbool("ARCHIVER_REVISITS_ENABLED")
         #: Kept with the crawl in the index: every ARCHIVER_* setting and RECORDED_SETTINGS.
         self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
         self.recorded_settings.update(
@@ -258,13 +260,17 @@ class ArchiveExtension:
                 request.url, lambda a: self._replayed_capture(a, found), "index"
             )
         else:
-            capture = self._guarded(request.url, lambda a: a.add_exchange(exchange))
+            capture = self._guarded(
+                request.url, lambda a: a.add_exchange(exchange, revisits=self.revisits)
+            )
         if capture is None:
             return
         request.meta[CAPTURE_META] = capture
         request.meta[EXCHANGE_META] = exchange
         self._archived[response] = capture
-        if not replayed:
+        if capture.profile is not None:
+            self.crawler.stats.inc_value(f"archiver/warc/revisits/{capture.profile}")
+        elif not replayed:
             self.crawler.stats.inc_value("archiver/warc/responses")
         logger.debug(
             "%(what)s %(url)s (%(status)d)",
@@ -345,6 +351,14 @@ class ArchiveExtension:
             lambda a: a.set_text_outcome(capture, now, **fields),
             "record the text outcome of",
         )
+
+    def last_good(self, url: str) -> GoodCapture | None:
+        """The URL's last good capture in this archive (None before the archive opens)."""
+        return None if self.index is None else self.index.last_good(url)
+
+    def last_text(self, url: str, *, before: int | None = None) -> TextVersion | None:
+        """The URL's current text version in this archive's index."""
+        return None if self.index is None else self.index.last_text(url, before=before)
 
     def done_positions(self, spider: str, input: str) -> set[int] | None:
         """The entries of ``input`` that interrupted crawls saw through (None: all of them)."""

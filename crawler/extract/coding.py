@@ -32,26 +32,26 @@ class Decoded:
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
-    inflater = zlib.decompressobj(wbits)
+    """Inflate ``data``; gzip members that follow one another decode as one body."""
     out = bytearray()
     pending = data
     while True:
-        try:
-            out += inflater.decompress(pending, max(limit - len(out), 1))
-        except zlib.error as exc:
-            return bytes(out), f"damaged compressed body: {exc}"
-        if len(out) >= limit:
-            return bytes(out[:limit]), f"decoded body larger than {limit} bytes: cut"
-        if inflater.eof:
-            rest = inflater.unused_data
-            if wbits & 16 and rest.startswith(b"\x1f\x8b"):
-                # Concatenated gzip members decode as one body.
-                more, problem = _inflate(rest, wbits, limit - len(out))
-                return bytes(out) + more, problem
+        inflater = zlib.decompressobj(wbits)
+        while True:
+            try:
+                out += inflater.decompress(pending, max(limit - len(out), 1))
+            except zlib.error as exc:
+                return bytes(out), f"damaged compressed body: {exc}"
+            if len(out) >= limit:
+                return bytes(out[:limit]), f"decoded body larger than {limit} bytes: cut"
+            if inflater.eof:
+                break
+            pending = inflater.unconsumed_tail
+            if not pending:
+                return bytes(out), "compressed body cut short"
+        pending = inflater.unused_data
+        if not (wbits & 16 and pending.startswith(b"\x1f\x8b")):
             return bytes(out), None
-        pending = inflater.unconsumed_tail
-        if not pending:
-            return bytes(out), "compressed body cut short"
 
 
 def _gunzip(data: bytes, limit: int) -> tuple[bytes, str | None]:

@@ -1,9 +1,11 @@
-"""Record in the index what became of every input entry."""
+"""Record in the index what became of every input entry, and count the changes."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from crawler import changes
 from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.index import SeedRow
 from crawler.inputs import Rejected
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 
 class SeedIndexPipeline:
@@ -29,6 +33,13 @@ class SeedIndexPipeline:
 
     def open_spider(self) -> None:
         self._archive = archive_of(self.crawler)
+        stats = self.crawler.stats
+        # Every count is in the stats, zeros too, so that each crawl's record has them all.
+        for name in ("new", "changed", "unchanged", changes.FAILED, changes.NOT_DUE):
+            stats.set_value(changes.STATS_PREFIX + name, 0)
+
+    def close_spider(self) -> None:
+        logger.info("%s", changes.render(self.crawler.stats.get_stats()))
 
     def process_item(self, item: Any) -> Any:
         assert self._archive is not None
@@ -66,7 +77,19 @@ class SeedIndexPipeline:
             return item
         self._archive.record_seed(row)
         self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
+        self._count(item)
         return item
+
+    def _count(self, item: Page | SeedOutcome) -> None:
+        stats = self.crawler.stats
+        if isinstance(item, Page):
+            stats.inc_value(changes.STATS_PREFIX + changes.change_of(item.capture, item.change))
+        elif item.outcome == InputOutcome.NOT_DUE:
+            stats.inc_value(changes.STATS_PREFIX + changes.NOT_DUE)
+        elif item.outcome not in changes.NOT_FAILURES:
+            stats.inc_value(changes.STATS_PREFIX + changes.FAILED)
+            group = changes.reason_group(item.reason)
+            stats.inc_value(f"{changes.STATS_PREFIX}{changes.FAILED}/{group}")
 
     def _link_copy(self, page: Page, copy: ArchivedCopy) -> None:
         """Say in the archive that the replayed capture stands for the dead URL."""

@@ -7,6 +7,14 @@ makes the document, exactly as ``archiver extract`` does from the WARC files.
 The text is archived as a ``conversion`` record that refers to the response,
 then written to ``text/`` under the name the input gives it. Whatever happens,
 the capture's index row says what the page gave: a text file, or no text and why.
+
+Recrawls keep a history, not copies. A revisit (the same payload, or a 304)
+is not extracted again: its row says ``unchanged`` and refers to the text
+version it repeats. New bytes whose text has the same digest as the URL's
+current version (an ad, a token) leave the text file and the history alone
+(``unchanged``, no conversion record). Changed text is a new version: a new
+conversion record, and the text file holds the latest; every earlier version
+stays in its conversion record (``archiver history``).
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.extract.pool import ExtractionPool
 from crawler.items import Page, SeedOutcome
 from crawler.layout import Layout
-from crawler.outcomes import TextOutcome
+from crawler.outcomes import Change, TextOutcome
 from crawler.text.document import file_name, write_document
 from crawler.warc.exchange import stored_headers
+from crawler.warc.records import sha1_digest
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
 
     from crawler.archive import Capture
     from crawler.extract.convert import Conversion
+    from crawler.index import TextVersion
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +104,11 @@ class TextPipeline:
 
     async def _page(self, page: Page) -> None:
         assert self._pool is not None
+        if self._repeats(page):
+            return
         exchange = page.exchange
-        if exchange is not None:
+        # A 304's exchange holds no page: the response is the archived original then.
+        if exchange is not None and exchange.status != 304:
             status, reason, headers, body = (
                 exchange.status,
                 exchange.reason,
@@ -121,8 +134,56 @@ class TextPipeline:
             return
         self._write(page, conversion)
 
+    def _name(self, page: Page) -> str:
+        return page.seed.document or file_name(page.seed.position, page.seed.url)
+
+    def _current(self, page: Page) -> TextVersion | None:
+        """The URL's current text version, if this crawl writes into the archive that has it."""
+        assert self._archive is not None
+        if self._archive.replaying:
+            return None
+        return self._archive.last_text(page.capture.url, before=page.capture.capture_id)
+
+    def _repeats(self, page: Page) -> bool:
+        """Record a revisit whose text file is in place as unchanged, without extracting it."""
+        if page.capture.revisit_of is None:
+            return False
+        current = self._current(page)
+        if current is None or not (self.text_dir / self._name(page)).exists():
+            return False  # no text to refer to: made anew from the original's bytes
+        reason = f"{page.capture.profile}: same payload as text version {current.version}"
+        self._unchanged(page, current, reason)
+        return True
+
+    def _unchanged(self, page: Page, current: TextVersion, reason: str) -> None:
+        relative = self.layout.text_relative(self._name(page))
+        page.text_path = relative
+        page.change = Change.UNCHANGED
+        self.crawler.stats.inc_value("archiver/text/unchanged")
+        self._record(
+            page.capture,
+            text_outcome=str(TextOutcome.UNCHANGED),
+            text_reason=reason,
+            text_path=relative,
+            conversion_record_id=current.conversion_record_id,
+            text_digest=current.text_digest,
+            text_words=current.text_words,
+            title=current.title,
+        )
+
     def _write(self, page: Page, conversion: Conversion) -> None:
         assert self._archive is not None and conversion.text is not None
+        digest = sha1_digest(conversion.text.encode("utf-8"))
+        words = len(conversion.text.split())
+        current = self._current(page)
+        name = self._name(page)
+        if current is not None and current.text_digest == digest:
+            # Same text from other bytes: no new version. The file is only written when
+            # this input names it otherwise than the one that wrote the version.
+            if not (self.text_dir / name).exists() and not self._write_file(page, name, conversion):
+                return
+            self._unchanged(page, current, f"same text as text version {current.version}")
+            return
         converted: dict[str, str] = {}
         # A replay archives nothing again: its text is made anew from records already kept,
         # and a page's row keeps the conversion record of the crawl that fetched it.
@@ -133,7 +194,25 @@ class TextPipeline:
                 self._no_text(page, TextOutcome.FAILED, reason)
                 return
             converted = {"conversion_record_id": conversion_id}
-        name = page.seed.document or file_name(page.seed.position, page.seed.url)
+        if not self._write_file(page, name, conversion):
+            return
+        relative = self.layout.text_relative(name)
+        page.text_path = relative
+        seen = current is not None or page.capture.seen_before
+        page.change = Change.CHANGED if seen else Change.NEW
+        self.crawler.stats.inc_value("archiver/text/written")
+        self._record(
+            page.capture,
+            **conversion.index_fields(),
+            text_path=relative,
+            text_digest=digest,
+            text_words=words,
+            **converted,
+        )
+        logger.debug("Text of %(url)s in %(path)s", {"url": page.seed.url, "path": relative})
+
+    def _write_file(self, page: Page, name: str, conversion: Conversion) -> bool:
+        assert conversion.text is not None
         try:
             self.text_dir.mkdir(parents=True, exist_ok=True)
             # Not synced to disk one by one: the conversion record holds the same text.
@@ -144,17 +223,8 @@ class TextPipeline:
             )
             self.crawler.stats.inc_value("archiver/text/write_errors")
             self._no_text(page, TextOutcome.FAILED, f"cannot write text file: {exc}")
-            return
-        relative = self.layout.text_relative(name)
-        page.text_path = relative
-        self.crawler.stats.inc_value("archiver/text/written")
-        self._record(
-            page.capture,
-            **conversion.index_fields(),
-            text_path=relative,
-            **converted,
-        )
-        logger.debug("Text of %(url)s in %(path)s", {"url": page.seed.url, "path": relative})
+            return False
+        return True
 
     def _no_text(self, page: Page, outcome: TextOutcome, reason: str) -> None:
         page.text_reason = reason

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
@@ -19,6 +19,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from crawler.due import due_setting, not_due_reason
 from crawler.extensions.archive import ArchiveExtension
 from crawler.extensions.exchange import header_pairs
 from crawler.failures import describe, outcome_of
@@ -64,6 +65,8 @@ class UrlsSpider(Spider):
     resume = False
     fallback = False
     wayback = ""
+    due: timedelta | None = None  #: ARCHIVER_DUE: only URLs last captured longer ago
+    due_spec = ""
 
     def __init__(self, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -80,6 +83,8 @@ class UrlsSpider(Spider):
         spider.resume = settings.getbool("ARCHIVER_RESUME")
         spider.fallback = settings.getbool("ARCHIVER_ARCHIVED_FALLBACK")
         spider.wayback = settings.get("ARCHIVER_WAYBACK_URL")
+        spider.due_spec = str(settings.get("ARCHIVER_DUE") or "").strip()
+        spider.due = due_setting(spider.due_spec)
         return spider
 
     @classmethod
@@ -132,6 +137,10 @@ class UrlsSpider(Spider):
             level = logging.DEBUG if entry.kind == InputOutcome.DUPLICATE else logging.WARNING
             _log_skipped(level, entry, entry.text, entry.reason)
             return SeedOutcome(entry, entry.kind, entry.reason)
+        if self.due is not None and (reason := self._not_due(entry)) is not None:
+            stats.inc_value("archiver/input/not_due")
+            logger.debug("Not due: %(url)s, %(reason)s", {"url": entry.url, "reason": reason})
+            return SeedOutcome(entry, InputOutcome.NOT_DUE, reason)
         try:
             request = Request(
                 entry.url,
@@ -146,6 +155,15 @@ class UrlsSpider(Spider):
             return SeedOutcome(entry, InputOutcome.INVALID, str(exc))
         stats.inc_value("archiver/input/seeds")
         return request
+
+    def _not_due(self, entry: Seed) -> str | None:
+        """Why ``entry`` is not fetched under ``--due``; None when it is due."""
+        assert self.due is not None
+        archive = self.crawler.get_extension(ArchiveExtension)
+        last = archive.last_good(entry.url) if archive else None
+        if last is None:
+            return None
+        return not_due_reason(last.fetched_at, self.due, self.due_spec, datetime.now(UTC))
 
     # -- outcomes ------------------------------------------------------------
 

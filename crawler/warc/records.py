@@ -154,6 +154,51 @@ def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -
     )
 
 
+#: WARC-Profile URIs of the two revisit kinds (WARC/1.1, section 6.7).
+REVISIT_PROFILE_URI = "http://netpreserve.org/warc/1.1/revisit/"
+
+
+def revisit_record(
+    exchange: Exchange,
+    *,
+    record_id: str,
+    concurrent_to: str,
+    profile: str,
+    payload_digest: str | None,
+    refers_to: str,
+    refers_to_url: str,
+    refers_to_date: str,
+) -> ArcWarcRecord:
+    """A ``revisit`` record: the response head as it came, the body left out.
+
+    ``profile`` is ``identical-payload-digest`` (a 200 whose payload equals the
+    original's) or ``server-not-modified`` (a 304: its head is the block, what
+    really happened). All three references name the original *response*: pywb
+    finds it only by ``WARC-Refers-To-Target-URI`` and ``-Date``, others by id.
+    """
+    return _record(
+        "revisit",
+        record_id=record_id,
+        date=exchange.started,
+        url=exchange.url,
+        fields=[
+            ("WARC-Profile", REVISIT_PROFILE_URI + profile),
+            ("WARC-IP-Address", exchange.ip_address or ""),
+            ("WARC-Concurrent-To", concurrent_to),
+            ("WARC-Refers-To", refers_to),
+            ("WARC-Refers-To-Target-URI", refers_to_url),
+            ("WARC-Refers-To-Date", refers_to_date),
+            # The block is the head alone: the payload is the original's.
+            ("WARC-Truncated", "length"),
+            ("WARC-Payload-Digest", payload_digest or ""),
+        ],
+        content_type=HTTP_RESPONSE_TYPE,
+        payload=b"",
+        http_block=response_block(exchange),
+        payload_digest=False,
+    )
+
+
 def warc_fields(fields: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
     """An ``application/warc-fields`` block; empty values are left out."""
     items = fields.items() if hasattr(fields, "items") else fields

@@ -1,0 +1,30 @@
+"""Which URLs a recrawl fetches (``--due DURATION``): those whose last good capture is older.
+
+Pure code: the spider asks the archive for a URL's last good capture and asks
+:func:`not_due_reason` whether it may be skipped, and why.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from crawler.durations import parse_duration
+
+
+def due_setting(value: object) -> timedelta | None:
+    """``ARCHIVER_DUE`` as a duration; None when empty (every URL is due). ValueError if bad."""
+    text = str(value or "").strip()
+    return parse_duration(text) if text else None
+
+
+def parse_warc_date(text: str) -> datetime:
+    """``2026-11-30T04:10:00.123456Z`` as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def not_due_reason(fetched_at: str, due: timedelta, spec: str, now: datetime) -> str | None:
+    """Why a URL last captured at ``fetched_at`` is not fetched again; None when it is due."""
+    captured = parse_warc_date(fetched_at)
+    if now - captured >= due:
+        return None
+    return f"captured {captured.strftime('%Y-%m-%dT%H:%M:%SZ')}, due after {spec}"
