@@ -58,6 +58,9 @@ class Capture:
     profile: str | None = None
     #: Whether the URL had a good capture before this one (for the crawl-end counts).
     seen_before: bool = False
+    #: The row belongs to an earlier crawl (a replay into the archive it replays): this
+    #: crawl leaves it as it is.
+    reused: bool = False
 
 
 def as_json(value: Mapping[str, Any]) -> str:

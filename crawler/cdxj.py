@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.archive import url_key
 from crawler.warc.exchange import media_type
 from crawler.warc.reader import ReadProblem, StoredRecord, cdx_timestamp, iter_records
+from crawler.warc.writer import OPEN_SUFFIX
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -57,14 +58,21 @@ INDEXED_TYPES = frozenset({"response", "revisit"})
 REVISIT_MIME = "warc/revisit"
 
 
-def archive_files(warc_dir: Path) -> list[Path]:
-    """Every WARC and ARC file under ``warc_dir``, in name order (closed files only)."""
+def archive_files(warc_dir: Path, *, with_open: bool = False) -> list[Path]:
+    """Every WARC and ARC file under ``warc_dir``, in name order.
+
+    ``.open`` files are being written, or were left by a crawl that was killed:
+    only with ``with_open`` (a reindex, which holds the folder's lock).
+    """
     if not warc_dir.is_dir():
         return []
+    suffixes: tuple[str, ...] = ARCHIVE_SUFFIXES
+    if with_open:
+        suffixes += tuple(suffix + OPEN_SUFFIX for suffix in ARCHIVE_SUFFIXES)
     found = [
         path
         for path in warc_dir.rglob("*")
-        if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+        if path.is_file() and path.name.lower().endswith(suffixes)
     ]
     return sorted(found)
 

@@ -27,6 +27,8 @@ INDEX_NAME = "index.sqlite"
 INDEXES_DIR = "indexes"
 CDXJ_NAME = "index.cdxj"
 REPORT_NAME = "report.jsonl"
+#: Where ``archiver reindex`` leaves a rebuilt index that holds less than the one in place.
+REINDEXED_NAME = "index.reindexed.sqlite"
 LOCK_NAME = "crawl.lock"
 
 
@@ -57,6 +59,10 @@ class Layout:
     @property
     def index(self) -> Path:
         return self.root / INDEX_NAME
+
+    @property
+    def reindexed(self) -> Path:
+        return self.root / REINDEXED_NAME
 
     @property
     def indexes_dir(self) -> Path:

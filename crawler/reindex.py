@@ -73,11 +73,13 @@ class ReindexReport:
     unrecovered: list[str] = field(default_factory=list)
     index: Path | None = None
     cdxj: Path | None = None
+    #: Why the rebuilt index was not put in place (it holds less than the old one).
+    kept_old: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether every file was read whole."""
-        return not self.problems
+        """Whether every file was read whole and the rebuilt index is in place."""
+        return not self.problems and self.kept_old is None
 
     def render(self) -> str:
         lines = [
@@ -96,6 +98,8 @@ class ReindexReport:
             lines.append(f"not recovered: {note}")
         for problem in self.problems:
             lines.append(f"unreadable: {problem}")
+        if self.kept_old is not None:
+            lines.append(f"kept the index in place: {self.kept_old}")
         return "\n".join(lines)
 
 
@@ -116,8 +120,15 @@ class _Crawl:
     captures: int = 0
 
 
-def reindex(layout: Layout) -> ReindexReport:
-    """Rebuild the index and the CDXJ of ``layout`` from its WARC and ARC files."""
+def reindex(layout: Layout, *, force: bool = False) -> ReindexReport:
+    """Rebuild the index and the CDXJ of ``layout`` from its WARC and ARC files.
+
+    A rebuilt index with fewer crawls, captures or seeds than the index in place
+    (files removed or damaged, an archive written before seeds had records of
+    their own) does not replace it unless ``force``: it is left beside it
+    (:attr:`Layout.reindexed`) and the report says what it lacks. The caller
+    holds the folder's lock.
+    """
     report = ReindexReport()
     layout.root.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".index.", suffix=".sqlite.tmp", dir=layout.root)
@@ -127,10 +138,19 @@ def reindex(layout: Layout) -> ReindexReport:
     try:
         index = Index(temporary)
         builder = _Builder(index, layout.warc_dir, report)
-        files = archive_files(layout.warc_dir)
+        files = archive_files(layout.warc_dir, with_open=True)
         lines = builder.read(files)
         builder.finish()
         index.close()
+        shrinks = None if force else _shrinks(layout.index, temporary)
+        if shrinks is not None:
+            report.kept_old = (
+                f"the rebuilt index has fewer {shrinks}; it is in {layout.reindexed} "
+                "(--force puts it in place)"
+            )
+            _replace(temporary, layout.reindexed)
+            report.index = layout.reindexed
+            return report
         _replace(temporary, layout.index)
     finally:
         for leftover in (temporary, *_sidecars(temporary)):
@@ -138,6 +158,36 @@ def reindex(layout: Layout) -> ReindexReport:
     report.index = layout.index
     report.cdxj = write_sorted(lines, layout.cdxj)
     return report
+
+
+def _counts(path: Path) -> dict[str, int] | None:
+    """Rows per table of the index at ``path``; None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return {
+                table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("crawls", "captures", "seeds")
+            }
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
+def _shrinks(old: Path, new: Path) -> str | None:
+    """What the new index has fewer of than the old one (``captures (12 < 30)``), or None."""
+    before, after = _counts(old), _counts(new)
+    if before is None or after is None:
+        return None
+    fewer = [
+        f"{table} ({after[table]} < {before[table]})"
+        for table in before
+        if after[table] < before[table]
+    ]
+    return ", ".join(fewer) or None
 
 
 def _sidecars(path: Path) -> list[Path]:
@@ -178,6 +228,18 @@ class _Builder:
         for path in files:
             self.report.files += 1
             filename = _relative(path, self.base)
+            try:
+                filename.encode("utf-8")
+            except UnicodeEncodeError:
+                # The index keeps names as UTF-8 text: such a file cannot be pointed at.
+                self.report.problems.append(
+                    ReadProblem(
+                        str(path).encode("utf-8", "backslashreplace").decode(),
+                        None,
+                        "file name is not UTF-8: rename the file",
+                    )
+                )
+                continue
             crawl: _Crawl | None = None
             for item in iter_records(path):
                 if isinstance(item, ReadProblem):

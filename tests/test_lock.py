@@ -75,9 +75,10 @@ HOLD_AND_FORK = textwrap.dedent(
     lock = acquire(Path(sys.argv[1]))
     child = os.fork()
     if child == 0:
+        # Printed once fork() has returned here: the child's at-fork handlers have run.
+        print(os.getpid(), flush=True)
         time.sleep(60)
         os._exit(0)
-    print(child, flush=True)
     time.sleep(60)
     """
 )

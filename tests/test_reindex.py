@@ -13,6 +13,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from crawler.layout import Layout
+from crawler.lock import acquire
 from crawler.reindex import reindex
 from crawler.text.document import Document, render
 from crawler.warc.reader import ReadProblem, iter_records
@@ -201,7 +202,14 @@ async def test_an_archive_without_metadata_records_still_reindexes(
     original = dump(archive_dir)
     for path in (archive_dir / "warc").iterdir():
         strip_archiver_records(path)
-    report = reindex(Layout(archive_dir))
+    # The seeds exist in no record: the index in place is kept, the rebuilt one left beside it.
+    kept = reindex(Layout(archive_dir))
+    assert kept.kept_old is not None and "seeds (0 < 1)" in kept.kept_old
+    assert not kept.ok
+    assert dump(archive_dir) == original
+    assert Layout(archive_dir).reindexed.is_file()
+    report = reindex(Layout(archive_dir), force=True)
+    assert report.kept_old is None
     rebuilt = dump(archive_dir)
     assert sorted(rebuilt["crawls"]) == [1] and rebuilt["crawls"][1]["spider"] == "urls"
     assert rebuilt["seeds"] == {}
@@ -295,3 +303,28 @@ def test_an_unreadable_file_is_reported_and_the_rest_indexed(tmp_path: Path) -> 
     assert "unreadable: " in result.stdout and "b.warc.gz at offset " in result.stdout
     rows = index_rows(tmp_path / "archives", "SELECT record_id FROM captures")
     assert ids["response"] in {row["record_id"] for row in rows}
+
+
+@deferred_f_from_coro_f
+async def test_a_killed_crawls_open_file_is_indexed_and_a_busy_folder_refused(
+    site: LocalSite, tmp_path: Path, archive_dir: Path
+) -> None:
+    await run_crawl(archive_dir, write_urls(tmp_path / "urls.txt", site.url("/page")))
+    (warc,) = (archive_dir / "warc").glob("*.warc.gz")
+    # What a crawl killed before closing its file leaves: the records under the .open name.
+    opened = warc.with_name(warc.name + ".open")
+    warc.rename(opened)
+    (archive_dir / "index.sqlite").unlink()
+    report = reindex(Layout(archive_dir))
+    assert report.ok, report.render()
+    files = {row["warc_file"] for row in index_rows(archive_dir, "SELECT * FROM captures")}
+    assert files == {opened.name}  # rows point at the file that is there
+    assert index_rows(archive_dir, "SELECT COUNT(*) AS n FROM seeds")[0]["n"] == 1
+
+    holder = acquire(Layout(archive_dir).lock)
+    try:
+        busy = archiver("reindex", str(archive_dir))
+    finally:
+        holder.release()
+    assert busy.returncode == 2, busy.stderr
+    assert "in use by another crawl" in busy.stderr

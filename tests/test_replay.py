@@ -110,6 +110,7 @@ async def test_a_replay_yields_the_live_items_with_no_network(
     live, live_items = await crawl(archive_dir, live_list)
     assert live.stats.get_value("archiver/text/written") >= 3
     live_texts, live_warcs = texts(archive_dir), warc_files(archive_dir)
+    live_captures = [tuple(row) for row in index_rows(archive_dir, "SELECT * FROM captures")]
     own_site.stop()
     seen = len(own_site.requests)
 
@@ -144,6 +145,11 @@ async def test_a_replay_yields_the_live_items_with_no_network(
         s[:4] + s[5:] for s in seeds(archive_dir, 1)
     ]
     assert not index_rows(archive_dir, "SELECT id FROM captures WHERE crawl_id = 2")
+    # The live crawl's rows keep what it recorded: a replay into the folder changes none.
+    assert [tuple(r) for r in index_rows(archive_dir, "SELECT * FROM captures")] == live_captures
+    with_outcome = "SELECT COUNT(*) AS n FROM captures WHERE text_outcome IS NOT NULL"
+    kept = index_rows(archive_dir, with_outcome)[0]["n"]
+    assert replay.stats.get_value("archiver/replay/rows_kept") == kept
     assert seeds(archive_dir, 2)[-1][2:4] == ("not_in_archive", "not in archive")
     assert texts(archive_dir) == live_texts
     failures = index_rows(archive_dir, "SELECT url, outcome FROM failures WHERE crawl_id = 2")

@@ -17,6 +17,7 @@ from scrapy.commands import ScrapyCommand
 from crawler.commands import archive_root, usage_error
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
+from crawler.lock import LockError, lock_for_crawl
 from crawler.reindex import reindex
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ class Command(ScrapyCommand):
             "Rebuild DIR/index.sqlite (crawls, captures, seeds, text outcomes) and "
             "DIR/indexes/index.cdxj from the WARC and ARC files under DIR/warc alone, "
             "foreign files included (each gets a crawl of its own). The new index "
-            "replaces the old one only once it is complete. DIR defaults to ARCHIVER_DIR. "
+            "replaces the old one only once it is complete, and only if it holds no fewer "
+            "crawls, captures and seeds (else it is left in DIR/index.reindexed.sqlite; "
+            "--force replaces). The folder must not be in use by a crawl. "
+            "DIR defaults to ARCHIVER_DIR. "
             "Exit code 0 when every file was read whole, 1 when some could not be "
             "(everything readable is still indexed), 2 when DIR does not exist."
         )
@@ -48,6 +52,11 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="DIR", help="the archive folder (or DIR)")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="put the rebuilt index in place even when it holds fewer rows than the old one",
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -60,12 +69,21 @@ class Command(ScrapyCommand):
             return
         # warcio logs each URI with spaces it rewrites; the summary is the output here.
         logging.getLogger("warcio").setLevel(logging.ERROR)
+        layout = Layout(root)
         try:
-            report = reindex(Layout(root))
+            # No crawl may write into the folder while its index is replaced.
+            folder_lock = lock_for_crawl(layout.lock)
+        except LockError as exc:
+            usage_error(str(exc))
+        try:
+            report = reindex(layout, force=opts.force)
         except (OSError, UnusableIndexError) as exc:
             print(f"error: cannot rebuild the index of {root}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
+        finally:
+            if folder_lock is not None:
+                folder_lock.release()
         encoding = sys.stdout.encoding or "utf-8"
         print(report.render().encode(encoding, "backslashreplace").decode(encoding))
         self.exitcode = 0 if report.ok else 1

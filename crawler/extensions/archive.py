@@ -297,7 +297,9 @@ class ArchiveExtension:
         rows = archive.index.query("SELECT id FROM captures WHERE record_id = ?", (row.record_id,))
         existing = next(iter(rows), None)
         if existing is not None:
-            return Capture(existing["id"], row.record_id, row.url, row.fetched_at, row.warc_file)
+            return Capture(
+                existing["id"], row.record_id, row.url, row.fetched_at, row.warc_file, reused=True
+            )
         located = replace(row, warc_file=str(found.path.resolve()))
         # Archived as a row too, so that a reindex of this archive gives it back.
         capture_id = archive.add_elsewhere(located, datetime.now(UTC))
@@ -344,7 +346,14 @@ class ArchiveExtension:
         self._guarded(row.url, lambda a: a.add_seed(row, now), "record the outcome of")
 
     def record_text_outcome(self, capture: Capture, **fields: Any) -> None:
-        """Archive and index what text extraction gave for ``capture``."""
+        """Archive and index what text extraction gave for ``capture``.
+
+        A row an earlier crawl made (a replay into the archive it replays) keeps what
+        that crawl recorded: the replay's text files are named in its ``seeds`` rows.
+        """
+        if capture.reused:
+            self.crawler.stats.inc_value("archiver/replay/rows_kept")
+            return
         now = datetime.now(UTC)
         self._guarded(
             capture.url,
