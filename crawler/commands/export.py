@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from scrapy.commands import ScrapyCommand
+from typing import TYPE_CHECKING
 
 from crawler.commands import usage_error
+from crawler.filecommand import FileCommand
 from crawler.layout import Layout, default_root
 from crawler.pywb import ensure_cdxj
 from crawler.wacz import WaczError, write_wacz
@@ -26,12 +25,7 @@ if TYPE_CHECKING:
 FORMATS = ("wacz",)
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # Reading files needs no crawler, reactor or Scrapy logging.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "wacz [DIR] -o FILE [--title TITLE] [--force]"
 

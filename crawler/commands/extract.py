@@ -18,9 +18,8 @@ import sys
 import tempfile
 from contextlib import ExitStack, redirect_stderr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.misc import load_object
 
@@ -33,6 +32,7 @@ from crawler.extract.sources import (
     unpack_wacz,
     warc_pages,
 )
+from crawler.filecommand import FileCommand
 from crawler.layout import Layout
 from crawler.warc.reader import ReadProblem
 
@@ -43,12 +43,7 @@ if TYPE_CHECKING:
     from crawler.extract.sources import Item
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # Reading files needs no crawler, reactor or Scrapy logging.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "[PATH ...] [-o OUT]"
 

@@ -12,11 +12,10 @@ timestamps. Exit code 0, 1 when the archive has no capture or no text of URL,
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from scrapy.commands import ScrapyCommand
+from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
+from crawler.filecommand import FileCommand
 from crawler.history import VersionError, known_url, pick, render, unified_diff, versions
 from crawler.index import Index, UnusableIndexError
 from crawler.layout import Layout
@@ -25,12 +24,7 @@ if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # Reading the index and a few records needs no crawler, reactor or Scrapy logging.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "URL [--diff A B] [-o DIR]"
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from scrapy.commands import ScrapyCommand
+from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
+from crawler.filecommand import FileCommand
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
@@ -24,12 +23,7 @@ if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # Reading files needs no crawler, reactor or Scrapy logging.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "[DIR | -o DIR]"
 

@@ -16,11 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from scrapy.commands import ScrapyCommand
+from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
+from crawler.filecommand import FileCommand
 from crawler.layout import Layout
 from crawler.pywb import (
     ToolNotFoundError,
@@ -44,12 +43,7 @@ STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # pywb runs in its own process: no crawler, reactor or Scrapy logging here.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "[DIR] [--port N] [--bind ADDR]"
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
-from scrapy.commands import ScrapyCommand
-
+from crawler.filecommand import FileCommand
 from crawler.layout import Layout
 from crawler.warc.verify import render_report, verify_paths
 
@@ -23,12 +22,7 @@ if TYPE_CHECKING:
     import argparse
 
 
-class Command(ScrapyCommand):
-    requires_project = False
-    # Reading files needs no crawler, reactor or Scrapy logging.
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(FileCommand):
     def syntax(self) -> str:
         return "[PATH ...] [-o DIR]"
 
