@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from crawler.extract.coding import decode_content
-from crawler.extract.convert import convert_page
+from crawler.extract.convert import UnreadableRecordError, convert_page, convert_record
 from crawler.extract.page import Extraction
 from crawler.outcomes import ExtractionOutcome, TextOutcome
 from crawler.text.document import parse
+from crawler.warc.reader import iter_records
+from tests.test_warc_reader import EXCHANGE, write_exchanges
 
 ARTICLE = (
     b"<html><head><title>Harbour Reopens | Coast News</title>"
@@ -142,3 +146,27 @@ def test_a_plugged_in_extractor_failing_is_an_outcome() -> None:
     assert (failed.outcome, failed.reason) == (TextOutcome.FAILED, "RuntimeError: extractor bug")
     empty = convert(ARTICLE, HTML, extract=empty_extractor)
     assert (empty.outcome, empty.reason) == (TextOutcome.EMPTY, "nothing here")
+
+
+def test_a_record_converts_where_it_is_read(tmp_path: Path) -> None:
+    page = replace(
+        EXCHANGE,
+        status=200,
+        reason=b"OK",
+        response_headers=[*HTML, (b"Content-Encoding", b"gzip")],
+        body=gzip.compress(ARTICLE, mtime=0),
+    )
+    write_exchanges(tmp_path, page)
+    (path,) = tmp_path.glob("*.warc.gz")
+    response = next(r for r in iter_records(path) if getattr(r, "record_type", "") == "response")
+    from_record = convert_record(
+        str(path), response.offset, url=page.url, original_url="http://example.com/asked"
+    )
+    direct = convert(ARTICLE, HTML)
+    assert from_record.outcome == TextOutcome.WRITTEN
+    assert from_record.text is not None and direct.text is not None
+    assert parse(from_record.text).paragraphs == parse(direct.text).paragraphs
+    with pytest.raises(UnreadableRecordError, match="record not readable"):
+        convert_record(str(path), 3, url=page.url, original_url=page.url)
+    with pytest.raises(UnreadableRecordError, match="not an HTTP response record: warcinfo"):
+        convert_record(str(path), 0, url=page.url, original_url=page.url)

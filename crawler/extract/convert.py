@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.extract.coding import decode_content
@@ -27,7 +29,6 @@ from crawler.warc.exchange import header_value, media_type, standard_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import date
 
     from crawler.extract.page import Extraction
     from crawler.warc.exchange import Header
@@ -123,9 +124,8 @@ def convert_page(
     if extraction.outcome != ExtractionOutcome.TEXT:
         outcome = TextOutcome(extraction.outcome)
         return Conversion(outcome, extraction.reason or str(outcome))
-    doc = text_document(extraction, original_url)
     try:
-        text = render(doc)
+        doc, text = settled_document(extraction, original_url)
     except DocumentValueError as exc:
         return Conversion(TextOutcome.FAILED, f"cannot write the text: {exc}")
     if not doc.paragraphs:
@@ -140,14 +140,57 @@ def convert_page(
     )
 
 
-def text_document(extraction: Extraction, url: str) -> Document:
-    """The corpus document of an extraction, with header look-alikes settled.
+class UnreadableRecordError(ValueError):
+    """The record :func:`convert_record` was sent to does not read as an HTTP response."""
+
+
+def convert_record(
+    path: str,
+    offset: int,
+    *,
+    url: str,
+    original_url: str,
+    extract: Callable[..., Extraction] | None = None,
+) -> Conversion:
+    """:func:`convert_page` of the response record at ``offset`` in the WARC file ``path``.
+
+    The record is read where this runs (an extraction worker), so the caller
+    only names it: nothing of the page passes through the caller's process.
+    The capture date is the record's ``WARC-Date``. Raises
+    :class:`UnreadableRecordError` when there is no HTTP response there.
+    """
+    from crawler.warc.reader import read_record
+
+    try:
+        record = read_record(Path(path), offset)
+    except (OSError, ValueError) as exc:
+        raise UnreadableRecordError(f"record not readable: {exc}") from None
+    if record.record_type != "response" or record.status is None:
+        raise UnreadableRecordError(f"not an HTTP response record: {record.record_type}")
+    try:
+        fetched: date | None = date.fromisoformat(record.date[:10])
+    except ValueError:
+        fetched = None
+    return convert_page(
+        record.entity_body,
+        status=record.status,
+        reason=record.reason,
+        headers=record.http_headers,
+        url=url,
+        original_url=original_url,
+        fetched=fetched,
+        extract=extract,
+    )
+
+
+def settled_document(extraction: Extraction, url: str) -> tuple[Document, str]:
+    """The corpus document of an extraction and its text, header look-alikes settled.
 
     The headline that pages repeat at the top of the article is dropped: the
     title line already says it. The format has no escapes: a first paragraph
     shaped like a header line the document lacks would read back as that header.
     A dateline becomes the date, a ``# Heading`` the title; anything else of
-    that kind is dropped.
+    that kind is dropped. Raises DocumentValueError when no rendering is possible.
     """
     paragraphs = list(extraction.paragraphs)
     if paragraphs and extraction.title and _same_words(paragraphs[0], extraction.title):
@@ -161,7 +204,7 @@ def text_document(extraction: Extraction, url: str) -> Document:
     )
     for _ in range(3):
         try:
-            render(doc)
+            return doc, render(doc)
         except AmbiguousDocumentError:
             first, rest = doc.paragraphs[0], doc.paragraphs[1:]
             if doc.title is None and first.startswith("# "):
@@ -170,9 +213,7 @@ def text_document(extraction: Extraction, url: str) -> Document:
                 doc = replace(doc, published=_as_date(first), paragraphs=rest)
             else:
                 doc = replace(doc, paragraphs=rest)
-        else:
-            return doc
-    return doc
+    return doc, render(doc)
 
 
 def _same_words(a: str, b: str) -> bool:

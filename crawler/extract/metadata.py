@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from lxml.html import HtmlElement
 
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
@@ -39,14 +42,19 @@ def declared_site_name(name: str | None, url: str) -> str | None:
     return None if name.strip().casefold() in {host, bare} else name
 
 
+def lazy(find: Callable[[], Any]) -> Iterator[Any]:
+    """The results of ``find()``, found only when the first one is asked for."""
+    yield from find()
+
+
 def page_language(root: HtmlElement) -> str | None:
     """The language the page declares: ``<html lang>``, then Content-Language, then og:locale."""
-    candidates = [
-        root.get("lang"),
-        root.get("{http://www.w3.org/XML/1998/namespace}lang"),
-        *root.xpath(_CONTENT_LANGUAGE),
-        *root.xpath("//meta[@property='og:locale']/@content"),
-    ]
+    # In order, and lazily: most pages say it on <html>, and the others cost a walk each.
+    candidates = itertools.chain(
+        (root.get("lang"), root.get("{http://www.w3.org/XML/1998/namespace}lang")),
+        lazy(lambda: root.xpath(_CONTENT_LANGUAGE)),
+        lazy(lambda: root.xpath("//meta[@property='og:locale']/@content")),
+    )
     for candidate in candidates:
         if not isinstance(candidate, str) or not candidate:
             continue

@@ -18,7 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from crawler.extract.sources import PageFailure, PageJob
+from crawler.extract.convert import UnreadableRecordError
+from crawler.extract.sources import PageFailure, PageJob, RecordJob
 from crawler.outcomes import TextOutcome
 from crawler.text.document import write_document
 from crawler.warc.reader import ReadProblem
@@ -73,11 +74,15 @@ def extract_pages(
     summary = Summary(text_dir)
     text_dir.mkdir(parents=True, exist_ok=True)
     bound = IN_FLIGHT_PER_WORKER * pool.workers
-    running: dict[Future[Conversion], PageJob] = {}
+    running: dict[Future[Conversion], PageJob | RecordJob] = {}
 
     def settle(done: Iterable[Future[Conversion]]) -> None:
         for future in done:
             job = running.pop(future)
+            error = future.exception() if not future.cancelled() else None
+            if isinstance(error, UnreadableRecordError):
+                summary.problems.append(ReadProblem(job.warc_file, job.offset, str(error)))
+                continue
             _finish(job, pool.outcome(future), summary, report)
 
     for item in items:
@@ -89,6 +94,13 @@ def extract_pages(
             while len(running) >= bound:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 settle(done)
+            if isinstance(item, RecordJob):
+                running[
+                    pool.submit_record(
+                        item.warc_file, item.offset, url=item.url, original_url=item.original_url
+                    )
+                ] = item
+                continue
             future = pool.submit(
                 item.body,
                 status=item.status,
@@ -106,7 +118,9 @@ def extract_pages(
     return summary
 
 
-def _finish(job: PageJob, conversion: Conversion, summary: Summary, report: TextIO | None) -> None:
+def _finish(
+    job: PageJob | RecordJob, conversion: Conversion, summary: Summary, report: TextIO | None
+) -> None:
     outcome, reason = conversion.outcome, conversion.reason
     if outcome == TextOutcome.WRITTEN and conversion.text is not None:
         try:
@@ -120,7 +134,7 @@ def _finish(job: PageJob, conversion: Conversion, summary: Summary, report: Text
 def _count(
     summary: Summary,
     report: TextIO | None,
-    page: PageJob | PageFailure,
+    page: PageJob | RecordJob | PageFailure,
     outcome: TextOutcome,
     reason: str | None,
 ) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessExpired, ProcessPool
 
-from crawler.extract.convert import Conversion, convert_page
+from crawler.extract.convert import Conversion, convert_page, convert_record
 from crawler.outcomes import TextOutcome
 
 if TYPE_CHECKING:
@@ -69,6 +69,17 @@ class ExtractionPool:
         """Convert in a worker (``convert_page``'s keyword arguments); see :meth:`outcome`."""
         kwargs["extract"] = self.extract
         return self._pool.schedule(convert_page, args=(body,), kwargs=kwargs, timeout=self.timeout)
+
+    def submit_record(self, path: str, offset: int, **kwargs: Any) -> Future[Conversion]:
+        """Read the response record at ``offset`` of ``path`` in a worker and convert it.
+
+        See :func:`~crawler.extract.convert.convert_record`; the future raises
+        its :class:`~crawler.extract.convert.UnreadableRecordError`.
+        """
+        kwargs["extract"] = self.extract
+        return self._pool.schedule(
+            convert_record, args=(path, offset), kwargs=kwargs, timeout=self.timeout
+        )
 
     def run(self, body: bytes, **kwargs: Any) -> Deferred[Conversion]:
         """Convert in a worker; the Deferred fires on the reactor with the outcome."""

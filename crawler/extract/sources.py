@@ -84,7 +84,18 @@ class PageFailure:
     offset: int | None
 
 
-Item = PageJob | PageFailure | ReadProblem
+@dataclass(frozen=True, slots=True)
+class RecordJob:
+    """A response record to read and convert in a worker: only its place travels."""
+
+    name: str
+    url: str
+    original_url: str
+    warc_file: str
+    offset: int
+
+
+Item = PageJob | RecordJob | PageFailure | ReadProblem
 
 
 def capture_date(warc_date: str) -> date | None:
@@ -123,7 +134,7 @@ def _page_of(
 # capture's record located by the index.
 _INDEX_PAGES = """
 SELECT s.url AS seed_url, s.final_url, s.text_path, s.archived_copy,
-       c.url AS capture_url, c.warc_file, c.warc_offset
+       c.url AS capture_url, c.warc_file, c.warc_offset, c.record_type
 FROM (
     SELECT *, ROW_NUMBER() OVER (
         PARTITION BY text_path ORDER BY crawl_id DESC, rowid DESC
@@ -165,6 +176,9 @@ def _index_page(layout: Layout, db: sqlite3.Connection, row: sqlite3.Row) -> Ite
     # As the live pipeline: an archived copy stands for the seed's URL, else the final URL.
     url = row["seed_url"] if row["archived_copy"] else row["final_url"] or row["capture_url"]
     path = layout.warc_dir / row["warc_file"]
+    if row["record_type"] == "response":
+        # Read where it is converted: the worker, not this process.
+        return RecordJob(name, url, row["seed_url"], str(path), row["warc_offset"])
     try:
         record = read_record(path, row["warc_offset"])
     except (OSError, ValueError) as exc:
