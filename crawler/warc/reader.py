@@ -22,9 +22,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from warcio.archiveiterator import ArchiveIterator
+from warcio.archiveiterator import ArchiveIterator, ARCIterator, WARCIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from crawler.warc.exchange import Header, header_value, parse_head_lines
@@ -44,6 +44,8 @@ SERVER_NOT_MODIFIED = "server-not-modified"
 MAX_REVISIT_HOPS = 10
 #: Records kept waiting for their partner when pairing requests with responses.
 PAIRING_WINDOW = 16
+#: What a file being written (or left by a killed crawl) has after its name.
+OPEN_NAME_SUFFIX = ".open"
 #: The most bytes of HTTP head looked through for its end.
 HEAD_LIMIT = 1 << 20
 
@@ -224,6 +226,21 @@ def _stored(record: object, block: bytes, file: str, offset: int, length: int) -
     return stored
 
 
+def _iterator(stream: BinaryIO, path: Path) -> ArchiveIterator:
+    """warcio's reader for ``path``, told the format its name says.
+
+    Left to guess, warcio takes any line of five words for an ARC header: read
+    at a wrong offset, compressed bytes could pass for a record.
+    """
+    name = path.name.lower().removesuffix(OPEN_NAME_SUFFIX)
+    kind = ArchiveIterator
+    if name.endswith((".warc", ".warc.gz")):
+        kind = WARCIterator
+    elif name.endswith((".arc", ".arc.gz")):
+        kind = ARCIterator
+    return kind(stream, no_record_parse=True, arc2warc=True)
+
+
 def iter_records(path: Path, *, with_payload: bool = True) -> Iterator[StoredRecord | ReadProblem]:
     """Every record of a WARC or ARC file, then a problem if the file ends badly.
 
@@ -236,7 +253,7 @@ def iter_records(path: Path, *, with_payload: bool = True) -> Iterator[StoredRec
         yield ReadProblem(name, None, f"cannot open: {exc.strerror or exc}")
         return
     with stream:
-        iterator = ArchiveIterator(stream, no_record_parse=True, arc2warc=True)
+        iterator = _iterator(stream, path)
         offset: int | None = 0
         try:
             for record in iterator:
@@ -285,15 +302,23 @@ def read_record(path: Path, offset: int) -> StoredRecord:
     """The record that starts at ``offset`` (as CDX indexes give it); ValueError if none."""
     with path.open("rb") as stream:
         stream.seek(offset)
-        iterator = ArchiveIterator(stream, no_record_parse=True, arc2warc=True)
+        iterator = _iterator(stream, path)
         try:
             record = next(iter(iterator))
         except StopIteration:
             raise ValueError(f"no record at offset {offset} of {path}") from None
         except ArchiveLoadFailed as exc:
             raise ValueError(f"no record at offset {offset} of {path}: {_message(exc)}") from exc
+        if not record.rec_type or not record.rec_headers.get_header("WARC-Record-ID"):
+            # Bytes that parse as something but are no record: not a record's start.
+            raise ValueError(f"no record at offset {offset} of {path}")
         block = record.raw_stream.read()
         iterator.read_to_end(record)
+        declared = _declared_length(record)
+        if declared is not None and len(block) < declared:
+            raise ValueError(
+                f"record at offset {offset} of {path} cut short: {len(block)} of {declared} bytes"
+            )
         return _stored(record, block, str(path), offset, iterator.get_record_length())
 
 
