@@ -77,9 +77,15 @@ def _revisit_profile(exchange: Exchange, previous: GoodCapture | None) -> str | 
     if previous is None or exchange.method != "GET" or exchange.truncated:
         return None
     if exchange.status == 304:
-        asked = any(header_value(exchange.request_headers, name) for name in CONDITIONAL_HEADERS)
-        # A 304 nobody asked for is not "not modified" of anything we hold.
-        return SERVER_NOT_MODIFIED if asked else None
+        # Not modified since the capture whose validators were sent; a 304 to anything
+        # else (no validators, or another URL's carried by a redirect) is no revisit of it.
+        sent = {header_value(exchange.request_headers, name) for name in CONDITIONAL_HEADERS} - {
+            None
+        }
+        ours = {
+            value.encode("latin-1") for value in (previous.etag, previous.last_modified) if value
+        }
+        return SERVER_NOT_MODIFIED if sent and sent <= ours else None
     if exchange.status == 200 and previous.payload_digest == sha1_digest(exchange.body):
         return IDENTICAL_PAYLOAD
     return None

@@ -151,6 +151,25 @@ class LineMaker:
 
     def __init__(self) -> None:
         self._originals: dict[str, _Original] = {}
+        #: 304 revisits read before their original (file names need not sort by time).
+        self._waiting: list[tuple[StoredRecord, str]] = []
+
+    def lines(self, record: StoredRecord, filename: str) -> list[str]:
+        """The line of ``record``, or none yet: a 304 revisit waits for its original."""
+        if (
+            record.record_type == "revisit"
+            and record.status == 304
+            and (record.header("WARC-Refers-To") or "") not in self._originals
+        ):
+            # The block is dropped: the line needs only the headers and the place.
+            self._waiting.append((_head_only(record), filename))
+            return []
+        return [self.line(record, filename)]
+
+    def finish(self) -> list[str]:
+        """The lines of the 304 revisits still waiting, now that every file was read."""
+        waiting, self._waiting = self._waiting, []
+        return [self.line(record, filename) for record, filename in waiting]
 
     def line(self, record: StoredRecord, filename: str) -> str:
         if record.record_type == "response" and record.status == 200 and record.record_id:
@@ -166,6 +185,17 @@ class LineMaker:
             if original is not None:
                 return not_modified_line(record.url, record.timestamp, original)
         return record_line(record, filename)
+
+
+def _head_only(record: StoredRecord) -> StoredRecord:
+    return StoredRecord(
+        record.record_type,
+        record.headers,
+        record.file,
+        record.offset,
+        record.length,
+        http_head=record.http_head,
+    )
 
 
 def not_modified_line(url: str, timestamp: str, original: _Original) -> str:
@@ -203,7 +233,8 @@ def cdxj_lines(
                     logger.warning("CDXJ: %s", item)
                 continue
             if item.record_type in INDEXED_TYPES and item.url:
-                yield maker.line(item, filename)
+                yield from maker.lines(item, filename)
+    yield from maker.finish()
 
 
 def index_lines(index: Index) -> Iterator[str]:

@@ -37,7 +37,7 @@ def change_of(capture: Capture, change: str | None) -> str:
 
 def reason_group(reason: str) -> str:
     """What a reason says before its detail: ``DNS lookup failed``, ``HTTP 404 Not Found``."""
-    group = reason.split(":", 1)[0].strip()
+    group = reason.split(": ", 1)[0].strip()
     # Stats keys are slash-separated paths.
     return (group or "unknown").replace("/", " ")[:80]
 

@@ -24,7 +24,10 @@ def parse_warc_date(text: str) -> datetime:
 
 def not_due_reason(fetched_at: str, due: timedelta, spec: str, now: datetime) -> str | None:
     """Why a URL last captured at ``fetched_at`` is not fetched again; None when it is due."""
-    captured = parse_warc_date(fetched_at)
+    try:
+        captured = parse_warc_date(fetched_at)
+    except ValueError:
+        return None  # a capture date we cannot read (a foreign file's): the URL is due
     if now - captured >= due:
         return None
     return f"captured {captured.strftime('%Y-%m-%dT%H:%M:%SZ')}, due after {spec}"

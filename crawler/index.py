@@ -166,6 +166,8 @@ class TextVersion:
 
     capture_id: int
     fetched_at: str
+    record_id: str  #: of the capture that gave (or repeated) the text
+    refers_to: str | None  #: for a revisit: the original it repeats
     text_digest: str | None
     text_words: int | None
     conversion_record_id: str | None
@@ -206,26 +208,54 @@ class Index:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise UnusableIndexError(
-                    f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION})"
-                )
-            if version:
-                self._migrate(version)
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._db.commit()
+            self._set_up_schema()
         except sqlite3.DatabaseError as exc:
             raise UnusableIndexError(f"cannot open index {path}: {exc}") from exc
 
+    def _set_up_schema(self) -> None:
+        """Create or migrate the schema in one transaction that holds the write lock.
+
+        Two processes opening an old index at once must not both migrate it, and a
+        migration cut short must leave the old schema whole: the version is read,
+        the columns added, the tables made and the version set, all or nothing.
+        """
+        db = self._db
+        db.isolation_level = None  # explicit transaction: DDL included
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise UnusableIndexError(
+                        f"{self.path} was written by a newer version "
+                        f"(schema {version} > {SCHEMA_VERSION})"
+                    )
+                if version:
+                    self._migrate(version)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            db.isolation_level = "DEFERRED"
+
     def _migrate(self, version: int) -> None:
-        """Bring an index of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction."""
-        steps = [sql for old in range(version, SCHEMA_VERSION) for sql in _MIGRATIONS[old]]
-        if not steps:
-            return
-        with self._db:
-            for sql in steps:
+        """Bring an index of schema ``version`` up to :data:`SCHEMA_VERSION` (in a transaction).
+
+        Columns already there (an index half-migrated by an older release) are not added again.
+        """
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(captures)")}
+        for old in range(version, SCHEMA_VERSION):
+            for sql in _MIGRATIONS[old]:
+                words = sql.split()
+                adds = words[:5] == ["ALTER", "TABLE", "captures", "ADD", "COLUMN"]
+                if adds and words[5] in present:
+                    continue
                 self._db.execute(sql)
 
     def close(self) -> None:
@@ -346,6 +376,8 @@ class Index:
             "ON o.record_id = CASE WHEN c.record_type = 'revisit' THEN c.refers_to "
             "ELSE c.record_id END "
             f"WHERE c.url = ? AND {_GOOD} AND o.record_type = 'response' "
+            # A replay's row of another archive's record: no revisit may refer to it.
+            "AND o.warc_file NOT LIKE '/%' AND c.warc_file NOT LIKE '/%' "
             "ORDER BY c.fetched_at DESC, c.id DESC LIMIT 1",
             (url,),
         ).fetchone()
@@ -365,12 +397,21 @@ class Index:
             warc_length=row["o_length"],
         )
 
+    def final_url(self, url: str) -> str | None:
+        """Where the input URL ``url`` last led (after redirects), if it was archived."""
+        row = self._db.execute(
+            "SELECT c.url FROM seeds s JOIN captures c ON c.id = s.capture_id "
+            "WHERE s.url = ? AND s.outcome = 'archived' ORDER BY s.rowid DESC LIMIT 1",
+            (url,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def last_text(self, url: str, *, before: int | None = None) -> TextVersion | None:
         """The text version the latest text-bearing capture of ``url`` has (written or repeated)."""
         limit = "" if before is None else f"AND id != {int(before)}"
         row = self._db.execute(
-            "SELECT id, fetched_at, text_digest, text_words, conversion_record_id, text_path, "
-            "title "
+            "SELECT id, fetched_at, record_id, refers_to, text_digest, text_words, "
+            "conversion_record_id, text_path, title "
             "FROM captures WHERE url = ? AND conversion_record_id IS NOT NULL "
             f"AND text_outcome IN ('written', 'unchanged') {limit} "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
@@ -387,6 +428,8 @@ class Index:
         return TextVersion(
             capture_id=row["id"],
             fetched_at=row["fetched_at"],
+            record_id=row["record_id"],
+            refers_to=row["refers_to"],
             text_digest=row["text_digest"],
             text_words=row["text_words"],
             conversion_record_id=row["conversion_record_id"],

@@ -253,8 +253,8 @@ class _Builder:
                 crawl.last_date = item.date or crawl.last_date
                 self._record(item, crawl, filename)
                 if item.record_type in INDEXED_TYPES and item.url:
-                    lines.append(maker.line(item, filename))
-        return lines
+                    lines.extend(maker.lines(item, filename))
+        return lines + maker.finish()
 
     def _crawl_of(self, first: StoredRecord, filename: str) -> _Crawl:
         info = _warc_fields(first.payload) if first.record_type == "warcinfo" else {}

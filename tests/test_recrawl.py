@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import logging
 import sqlite3
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -276,8 +278,8 @@ async def test_an_archive_with_revisits_and_text_versions_reindexes_the_same(
 V2_COLUMNS = ("etag", "last_modified", "refers_to", "text_digest", "text_words")
 
 
-def test_an_index_of_schema_1_opens_without_loss(tmp_path: Path) -> None:
-    path = tmp_path / "index.sqlite"
+def make_schema_1(path: Path) -> None:
+    """An index as the previous release wrote it (schema 1), with one capture."""
     Index(path).close()
     # Schema 1 as the previous release wrote it: without the columns of schema 2.
     db = sqlite3.connect(path)
@@ -302,6 +304,10 @@ def test_an_index_of_schema_1_opens_without_loss(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=1")
     db.close()
 
+
+def test_an_index_of_schema_1_opens_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    make_schema_1(path)
     index = Index(path)
     last = index.last_good("http://a/")
     index.close()
@@ -313,6 +319,32 @@ def test_an_index_of_schema_1_opens_without_loss(tmp_path: Path) -> None:
         assert set(V2_COLUMNS) <= columns
         row = db.execute("SELECT url, status, text_outcome, etag FROM captures").fetchone()
         assert row == ("http://a/", 200, "written", None)
+    finally:
+        db.close()
+
+
+def test_processes_opening_an_old_index_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    make_schema_1(path)
+    # Half-migrated by an older migration that was cut short: the column is there already.
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("ALTER TABLE captures ADD COLUMN etag TEXT")
+    db.close()
+    code = "import sys; from pathlib import Path; from crawler.index import Index; " + (
+        "Index(Path(sys.argv[1])).close()"
+    )
+    opening = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for process in opening:
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == 0, errors
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT COUNT(*) FROM captures").fetchone()[0] == 1
     finally:
         db.close()
 

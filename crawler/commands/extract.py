@@ -34,6 +34,7 @@ from crawler.extract.sources import (
 )
 from crawler.filecommand import FileCommand
 from crawler.layout import Layout
+from crawler.lock import LockError, lock_for_crawl
 from crawler.warc.reader import ReadProblem
 
 if TYPE_CHECKING:
@@ -112,6 +113,14 @@ class Command(FileCommand):
                 warcs, problems = _inputs(paths, unpacked)
                 files = len(warcs)
                 items = _chain(problems, warc_pages(warcs))
+            if out.index.exists() or out.warc_dir.is_dir():
+                # It writes into an archive folder's text/: not while a crawl writes there.
+                try:
+                    folder_lock = lock_for_crawl(out.lock)
+                except LockError as exc:
+                    raise UsageError(str(exc)) from exc
+                if folder_lock is not None:
+                    stack.callback(folder_lock.release)
             report = _open_report(stack, opts.report)
             stack.enter_context(redirect_stderr(_QuietWarcio(sys.stderr)))
             pool = ExtractionPool(function, workers=workers, timeout=timeout)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urldefrag
 
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers
@@ -49,6 +50,7 @@ NOT_MODIFIED_FLAG = "not-modified"
 VALIDATED_META = "archiver_validated"
 #: Request meta: set to True to send a request without validators.
 NO_CONDITIONAL_META = "archiver_no_conditional"
+CONDITIONAL_HEADERS = (b"If-None-Match", b"If-Modified-Since")
 #: Headers not carried from the archived head to the response the spider sees.
 _FRAMING = frozenset({b"transfer-encoding", b"connection", b"keep-alive"})
 
@@ -77,6 +79,12 @@ class ConditionalMiddleware:
         return self._archive
 
     def process_request(self, request: Request) -> None:
+        carried: GoodCapture | None = request.meta.get(VALIDATED_META)
+        if carried is not None and carried.url != urldefrag(request.url)[0]:
+            # A redirect copies headers and meta: those validators are another URL's.
+            for name in CONDITIONAL_HEADERS:
+                request.headers.pop(name, None)
+            del request.meta[VALIDATED_META]
         if request.method != "GET" or request.meta.get(NO_CONDITIONAL_META):
             return
         if b"If-None-Match" in request.headers or b"If-Modified-Since" in request.headers:
@@ -93,7 +101,7 @@ class ConditionalMiddleware:
 
     def process_response(self, request: Request, response: Response) -> Response:
         last: GoodCapture | None = request.meta.get(VALIDATED_META)
-        if response.status != 304 or last is None:
+        if response.status != 304 or last is None or last.url != urldefrag(request.url)[0]:
             return response
         try:
             original = self._original(request, last)

@@ -365,6 +365,15 @@ class ArchiveExtension:
         """The URL's last good capture in this archive (None before the archive opens)."""
         return None if self.index is None else self.index.last_good(url)
 
+    def last_good_of_input(self, url: str) -> GoodCapture | None:
+        """The last good capture an input URL gave: its own, or where it redirected to."""
+        if self.index is None:
+            return None
+        last = self.index.last_good(url)
+        if last is None and (final := self.index.final_url(url)) not in (None, url):
+            last = self.index.last_good(final)
+        return last
+
     def last_text(self, url: str, *, before: int | None = None) -> TextVersion | None:
         """The URL's current text version in this archive's index."""
         return None if self.index is None else self.index.last_text(url, before=before)

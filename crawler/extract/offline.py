@@ -47,6 +47,8 @@ class Summary:
     text_dir: Path
     outcomes: Counter[str] = field(default_factory=Counter)
     problems: list[ReadProblem] = field(default_factory=list)
+    #: Pages that could not be made or written (a revisit's original missing, a full disk).
+    failures: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
@@ -56,8 +58,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        """Every record was read (pages without text are not problems)."""
-        return not self.problems
+        """Every record was read and every text written (pages without text are not problems)."""
+        return not self.problems and not self.failures
 
 
 def extract_pages(
@@ -89,6 +91,7 @@ def extract_pages(
         if isinstance(item, ReadProblem):
             summary.problems.append(item)
         elif isinstance(item, PageFailure):
+            summary.failures.append(f"{item.warc_file}: {item.url}: {item.reason}")
             _count(summary, report, item, TextOutcome.FAILED, item.reason)
         else:
             while len(running) >= bound:
@@ -128,6 +131,7 @@ def _finish(
             write_document(summary.text_dir, job.name, conversion.text, durable=False)
         except (OSError, ValueError) as exc:
             outcome, reason = TextOutcome.FAILED, f"cannot write text file: {exc}"
+            summary.failures.append(f"{summary.text_dir / job.name}: {reason}")
     _count(summary, report, job, outcome, reason)
 
 
@@ -167,4 +171,9 @@ def render_summary(summary: Summary, *, files: int) -> str:
             lines.append(f"  ... and {len(summary.problems) - SHOWN_PROBLEMS} more")
     else:
         lines.append("every record was read")
+    if summary.failures:
+        lines.append(f"failed: {len(summary.failures)} page(s)")
+        lines.extend(f"  {failure}" for failure in summary.failures[:SHOWN_PROBLEMS])
+        if len(summary.failures) > SHOWN_PROBLEMS:
+            lines.append(f"  ... and {len(summary.failures) - SHOWN_PROBLEMS} more")
     return "\n".join(lines)

@@ -149,8 +149,12 @@ class TextPipeline:
         if page.capture.revisit_of is None:
             return False
         current = self._current(page)
-        if current is None or not (self.text_dir / self._name(page)).exists():
-            return False  # no text to refer to: made anew from the original's bytes
+        if current is None or page.capture.revisit_of not in (current.record_id, current.refers_to):
+            # The latest text did not come from these bytes (they gave none, or other
+            # text since): made anew from the original's bytes.
+            return False
+        if not self._holds(self._name(page), current.text_digest):
+            return False  # no file with that text to refer to: written anew
         reason = f"{page.capture.profile}: same payload as text version {current.version}"
         self._unchanged(page, current, reason)
         return True
@@ -180,7 +184,7 @@ class TextPipeline:
         if current is not None and current.text_digest == digest:
             # Same text from other bytes: no new version. The file is only written when
             # this input names it otherwise than the one that wrote the version.
-            if not (self.text_dir / name).exists() and not self._write_file(page, name, conversion):
+            if not self._holds(name, digest) and not self._write_file(page, name, conversion):
                 return
             self._unchanged(page, current, f"same text as text version {current.version}")
             return
@@ -210,6 +214,14 @@ class TextPipeline:
             **converted,
         )
         logger.debug("Text of %(url)s in %(path)s", {"url": page.seed.url, "path": relative})
+
+    def _holds(self, name: str, digest: str | None) -> bool:
+        """Whether the text file ``name`` holds the text of ``digest`` (names follow the input)."""
+        try:
+            data = (self.text_dir / name).read_bytes()
+        except OSError:
+            return False
+        return digest is not None and sha1_digest(data) == digest
 
     def _write_file(self, page: Page, name: str, conversion: Conversion) -> bool:
         assert conversion.text is not None

@@ -160,7 +160,7 @@ class UrlsSpider(Spider):
         """Why ``entry`` is not fetched under ``--due``; None when it is due."""
         assert self.due is not None
         archive = self.crawler.get_extension(ArchiveExtension)
-        last = archive.last_good(entry.url) if archive else None
+        last = archive.last_good_of_input(entry.url) if archive else None
         if last is None:
             return None
         return not_due_reason(last.fetched_at, self.due, self.due_spec, datetime.now(UTC))
