@@ -226,6 +226,14 @@ def test_foreign_warc_pages_named_by_record_order(tmp_path: Path) -> None:
     digest = hashlib.sha256(b"http://example.org/gone").hexdigest()[:16]
     assert {row["name"] for row in rows if row["outcome"] == "http_error"} == {f"002_{digest}.txt"}
 
+    # A text that cannot be written is a failure the exit code tells.
+    blocked = tmp_path / "blocked"
+    (blocked / "text" / file_name(0, "http://example.org/story")).mkdir(parents=True)
+    run = archiver("extract", str(warc), "-o", str(blocked), cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "failed: 1 page(s)" in run.stdout
+    assert "cannot write text file" in run.stdout
+
 
 def test_extract_over_the_shared_warc_samples_completes(tmp_path: Path) -> None:
     samples = shared_path("warc-samples")

@@ -381,3 +381,48 @@ async def test_a_304_gives_the_spider_the_archived_page(tmp_path: Path, archive_
     # No second conversion record: the text is the same version.
     conversions = [r for r in read_archive(archive_dir) if r.type == "conversion"]
     assert len(conversions) == 1
+
+
+@deferred_f_from_coro_f
+async def test_validators_never_follow_a_redirect(tmp_path: Path, archive_dir: Path) -> None:
+    """A page that moves: the target gets no validators of the old URL, and its own page."""
+    site = LocalSite().start()
+    moved = False
+    old_page = article("Old home", paragraphs("old home"))
+    new_page = article("New home", paragraphs("new home"))
+
+    def old_home(handler: Handler) -> bytes:
+        if moved:
+            return response("301 Moved Permanently", [("Location", "/new-home")], b"")
+        return response("200 OK", [*HTML, ("Last-Modified", LAST_MODIFIED)], old_page)
+
+    def new_home(handler: Handler) -> bytes:
+        # A server that would answer the old URL's date with a 304.
+        if handler.headers.get("If-Modified-Since") == LAST_MODIFIED:
+            return response("304 Not Modified", [], b"")
+        return response("200 OK", HTML, new_page)
+
+    site.add("/old-home", old_home)
+    site.add("/new-home", new_home)
+    listing = write_urls(tmp_path / "urls.txt", site.url("/old-home"))
+    try:
+        await run_crawl(archive_dir, listing)
+        moved = True
+        asked = len(site.requests)
+        await run_crawl(archive_dir, listing)
+        sent = {path: headers for path, headers in site.requests[asked:]}
+        # --due follows the redirect: the input's capture is the new home's.
+        asked = len(site.requests)
+        await run_crawl(archive_dir, listing, ARCHIVER_DUE="1h")
+        due_fetches = [p for p, _ in site.requests[asked:] if p != "/robots.txt"]
+    finally:
+        site.stop()
+    assert "if-modified-since" in sent["/old-home"]
+    assert "if-modified-since" not in sent["/new-home"]
+    new = index_rows(
+        archive_dir, "SELECT record_type, status, title FROM captures WHERE url LIKE '%/new-home'"
+    )
+    assert [tuple(row) for row in new] == [("response", 200, "New home")]
+    (text,) = (archive_dir / "text").glob("*.txt")
+    assert "# New home" in text.read_text(encoding="utf-8")
+    assert due_fetches == []
