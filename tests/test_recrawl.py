@@ -8,6 +8,7 @@ stay byte for byte the same.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import sqlite3
 import subprocess
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from crawler.cdxj import write_cdxj
 from crawler.index import SCHEMA_VERSION, Index
 from crawler.layout import Layout
 from crawler.reindex import reindex
+from crawler.text.document import file_name
 from crawler.warc.records import REVISIT_PROFILE_URI
 from tests.conftest import FAST, archiver, index_rows, run_crawl, write_urls
 from tests.recrawl_site import ETAG, HTML, LAST_MODIFIED, PATHS, RecrawlRoutes, article, paragraphs
@@ -426,3 +429,90 @@ async def test_validators_never_follow_a_redirect(tmp_path: Path, archive_dir: P
     (text,) = (archive_dir / "text").glob("*.txt")
     assert "# New home" in text.read_text(encoding="utf-8")
     assert due_fetches == []
+
+
+@deferred_f_from_coro_f
+async def test_a_revisit_repeats_the_text_of_the_capture_it_stands_for(
+    tmp_path: Path, archive_dir: Path
+) -> None:
+    """Text, then no text, then the same bytes again; and a file named by another input."""
+    site = LocalSite().start()
+    state = {"body": article("Flip page", paragraphs("flip"))}
+    site.add("/flip", lambda handler: response("200 OK", HTML, state["body"]))
+    other = site.add(
+        "/other", lambda handler: response("200 OK", HTML, article("Other", paragraphs("other")))
+    )
+    flip = site.url("/flip")
+    alone = write_urls(tmp_path / "alone.txt", flip)
+    try:
+        await run_crawl(archive_dir, alone)  # text version 1, in 000_...
+        state["body"] = b"<html><head><title>Gone</title></head><body></body></html>"
+        await run_crawl(archive_dir, alone)  # new bytes, no text
+        await run_crawl(archive_dir, alone)  # the same bytes: a revisit of a page with no text
+        rows = index_rows(
+            archive_dir,
+            "SELECT crawl_id, record_type, text_outcome FROM captures "
+            "WHERE url = ? ORDER BY crawl_id",
+            (flip,),
+        )
+        assert [tuple(r) for r in rows] == [
+            (1, "response", "written"),
+            (2, "response", "empty"),
+            (3, "revisit", "empty"),  # not "unchanged" as text version 1
+        ]
+
+        # Text version 2 is written under the name another input gives the page ...
+        state["body"] = article("Flip page", paragraphs("flip", "Now with a new ending."))
+        await run_crawl(archive_dir, write_urls(tmp_path / "two.txt", other, flip))
+        # ... and the first input's file, still version 1, is brought up to date.
+        await run_crawl(archive_dir, alone)
+    finally:
+        site.stop()
+    first = archive_dir / "text" / file_name(0, flip)
+    second = archive_dir / "text" / file_name(1, flip)
+    assert "Now with a new ending." in second.read_text(encoding="utf-8")
+    assert first.read_text(encoding="utf-8") == second.read_text(encoding="utf-8")
+
+
+@deferred_f_from_coro_f
+async def test_a_304_moment_replays_as_the_page_whatever_the_file_order(
+    tmp_path: Path, archive_dir: Path
+) -> None:
+    site = LocalSite().start()
+    urls = RecrawlRoutes().install(site)
+    listing = write_urls(tmp_path / "urls.txt", urls["/etag"])
+    try:
+        # File names that sort the second crawl's file (with the 304) first.
+        await run_crawl(archive_dir, listing, ARCHIVER_WARC_PREFIX="zz")
+        await run_crawl(archive_dir, listing, ARCHIVER_WARC_PREFIX="aa")
+    finally:
+        site.stop()
+    lines = write_cdxj(Layout(archive_dir)).read_text(encoding="utf-8").splitlines()
+    etag = [json.loads(line.split(" ", 2)[2]) for line in lines if "/etag" in line]
+    assert len(etag) == 2  # both moments
+    assert all(fields["status"] == "200" for fields in etag)
+    assert {fields["filename"][:2] for fields in etag} == {"zz"}  # both at the original
+
+
+@deferred_f_from_coro_f
+async def test_a_replays_rows_of_another_archive_are_no_base_for_revisits(
+    tmp_path: Path,
+) -> None:
+    site = LocalSite().start()
+    urls = RecrawlRoutes().install(site)
+    listing = write_urls(tmp_path / "urls.txt", urls["/etag"])
+    source, replayed = tmp_path / "source", tmp_path / "replayed"
+    try:
+        await run_crawl(source, listing)
+        await run_crawl(replayed, listing, ARCHIVER_REPLAY=str(source))
+        asked = len(site.requests)
+        await run_crawl(replayed, listing)
+        sent = heard(site, asked)
+    finally:
+        site.stop()
+    # The replay's row points at the source archive: nothing of this folder to refer to.
+    assert "if-none-match" not in sent["/etag"]
+    kinds = index_rows(
+        replayed, "SELECT record_type FROM captures WHERE crawl_id = 2 AND url LIKE '%/etag'"
+    )
+    assert [row["record_type"] for row in kinds] == ["response"]
