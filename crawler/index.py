@@ -193,6 +193,19 @@ class SeedRow:
     archived_copy: str | None = None  #: timestamp of the web archive capture used instead
 
 
+def read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection to the index at ``path`` that can only read it (rows as sqlite3.Row).
+
+    What reads an archive (replay, extract, export, reindex's comparison) never
+    changes it, nor migrates an index of an older schema. sqlite3.Error if unusable.
+    """
+    db = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=check_same_thread
+    )
+    db.row_factory = sqlite3.Row
+    return db
+
+
 class UnusableIndexError(Exception):
     """The index file cannot be used."""
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.archive import as_json, url_key
 from crawler.cdxj import INDEXED_TYPES, LineMaker, archive_files, write_sorted
-from crawler.index import CaptureRow, Index, SeedRow
+from crawler.index import CaptureRow, Index, SeedRow, read_only
 from crawler.outcomes import TextOutcome
 from crawler.text.document import parse
 from crawler.warc.exchange import header_value, media_type
@@ -165,7 +165,7 @@ def _counts(path: Path) -> dict[str, int] | None:
     if not path.is_file():
         return None
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = read_only(path)
         try:
             return {
                 table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

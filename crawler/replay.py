@@ -25,7 +25,7 @@ from urllib.parse import urldefrag
 from scrapy.exceptions import IgnoreRequest
 
 from crawler.archive import url_key
-from crawler.index import CaptureRow
+from crawler.index import CaptureRow, read_only
 from crawler.layout import Layout
 from crawler.warc.reader import (
     RevisitError,
@@ -99,7 +99,7 @@ def parse_warc_date(value: str) -> datetime | None:
 def _index_problem(path: Path) -> str | None:
     """Why the index at ``path`` cannot be read for replay, or None."""
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = read_only(path)
         try:
             db.execute("SELECT urlkey, fetched_at, warc_file FROM captures LIMIT 1").fetchall()
         finally:
@@ -169,10 +169,8 @@ class ArchiveLookup:
 
     def __init__(self, root: Path) -> None:
         self.layout = Layout(root)
-        uri = f"{self.layout.index.resolve().as_uri()}?mode=ro"
         # Read-only: a replay never changes the archive it reads (even when it writes beside it).
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self._db = read_only(self.layout.index, check_same_thread=False)
         self._lock = threading.Lock()
 
     def close(self) -> None:

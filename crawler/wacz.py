@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from crawler.cdxj import archive_files
+from crawler.index import read_only
 from crawler.outcomes import TextOutcome
 from crawler.text.document import DocumentFormatError, parse
 from crawler.warc.reader import ReadProblem, iter_records, read_record
@@ -100,8 +101,7 @@ def iter_pages(layout: Layout) -> Iterator[Page]:
     """The pages of the archive folder, from its index, in capture order."""
     if not layout.index.is_file():
         raise WaczError(f"{layout.index} is missing (rebuild it with `archiver reindex`)")
-    db = sqlite3.connect(f"{layout.index.resolve().as_uri()}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
+    db = read_only(layout.index)
     conversions = _ConversionFinder(layout)
     try:
         elsewhere = 0

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.archive import url_key
+from crawler.index import read_only
 from crawler.text.document import file_name
 from crawler.warc.reader import (
     ReadProblem,
@@ -148,8 +149,7 @@ ORDER BY c.warc_file, c.warc_offset
 
 def open_index(path: Path) -> sqlite3.Connection:
     """The index, read-only (extracting never changes it); sqlite3.Error if unusable."""
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
+    db = read_only(path)
     db.execute("SELECT 1 FROM seeds JOIN captures LIMIT 0")
     return db
 
