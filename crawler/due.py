@@ -6,9 +6,13 @@ Pure code: the spider asks the archive for a URL's last good capture and asks
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from crawler.durations import parse_duration
+from crawler.warc.reader import warc_datetime
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
 
 
 def due_setting(value: object) -> timedelta | None:
@@ -17,16 +21,10 @@ def due_setting(value: object) -> timedelta | None:
     return parse_duration(text) if text else None
 
 
-def parse_warc_date(text: str) -> datetime:
-    """``2026-11-30T04:10:00.123456Z`` as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def not_due_reason(fetched_at: str, due: timedelta, spec: str, now: datetime) -> str | None:
     """Why a URL last captured at ``fetched_at`` is not fetched again; None when it is due."""
-    try:
-        captured = parse_warc_date(fetched_at)
-    except ValueError:
+    captured = warc_datetime(fetched_at)
+    if captured is None:
         return None  # a capture date we cannot read (a foreign file's): the URL is due
     if now - captured >= due:
         return None

@@ -40,6 +40,7 @@ from crawler.warc.records import (
     JSON_TYPE,
     SEED_URI_PREFIX,
     TEXT_OUTCOME_URI_PREFIX,
+    parse_warc_fields,
     sha1_digest,
 )
 
@@ -257,7 +258,7 @@ class _Builder:
         return lines + maker.finish()
 
     def _crawl_of(self, first: StoredRecord, filename: str) -> _Crawl:
-        info = _warc_fields(first.payload) if first.record_type == "warcinfo" else {}
+        info = parse_warc_fields(first.payload) if first.record_type == "warcinfo" else {}
         crawl_uuid = info.get(CRAWL_FIELD)
         if crawl_uuid:
             if crawl_uuid not in self.by_uuid:
@@ -343,7 +344,7 @@ class _Builder:
                 values = {k: v for k, v in data.items() if k in CaptureRow.__dataclass_fields__}
                 self._add_capture(CaptureRow(**values), crawl)
             return
-        fields = _warc_fields(record.payload)
+        fields = parse_warc_fields(record.payload)
         if "fetch-error" in fields and record.record_id and url:
             row = CaptureRow(
                 url=url,
@@ -534,15 +535,6 @@ def _with_request(row: CaptureRow, request_id: str) -> CaptureRow:
 def _trim(window: OrderedDict[str, Any]) -> None:
     while len(window) > PAIRING_WINDOW:
         window.popitem(last=False)
-
-
-def _warc_fields(block: bytes) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in block.decode("utf-8", "replace").splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip():
-            fields.setdefault(name.strip(), value.strip())
-    return fields
 
 
 def _json(record: StoredRecord) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from urllib.parse import urldefrag
 from scrapy.exceptions import IgnoreRequest
 
 from crawler.archive import url_key
+from crawler.cdxj import archive_files
 from crawler.index import CaptureRow, read_only
 from crawler.layout import Layout
 from crawler.warc.reader import (
@@ -33,7 +34,9 @@ from crawler.warc.reader import (
     read_record,
     replay_head,
     resolve_revisit,
+    warc_datetime,
 )
+from crawler.warc.records import parse_warc_fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,7 +49,6 @@ REPLAYED_FLAG = "replayed"
 NOT_IN_ARCHIVE_REASON = "not in archive"
 #: Record types that stand for a fetch of a URL: a response, a revisit, a failed fetch.
 FETCH_RECORD_TYPES = ("response", "revisit", "metadata")
-_WARC_GLOBS = ("*.warc", "*.warc.gz", "*.arc", "*.arc.gz")
 _TIMESTAMP = re.compile(r"\d{14}")
 
 
@@ -87,15 +89,6 @@ def parse_moment(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def parse_warc_date(value: str) -> datetime | None:
-    """A ``WARC-Date`` (or index ``fetched_at``) as an aware datetime; None if unreadable."""
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _index_problem(path: Path) -> str | None:
     """Why the index at ``path`` cannot be read for replay, or None."""
     try:
@@ -120,7 +113,7 @@ def replay_problems(root: str, at: str) -> list[str]:
             problem = _index_problem(layout.index)
             if problem:
                 problems.append(f"ARCHIVER_REPLAY {root!r}: {problem}")
-        elif any(next(layout.warc_dir.glob(g), None) for g in _WARC_GLOBS):
+        elif archive_files(layout.warc_dir):
             problems.append(
                 f"ARCHIVER_REPLAY {root!r} has WARC files but no index: "
                 f"run `archiver reindex {root}` first"
@@ -154,16 +147,6 @@ class Replayed:
         return self.record.header("WARC-IP-Address")
 
 
-def _fields(payload: bytes) -> dict[str, str]:
-    """The fields of an ``application/warc-fields`` block."""
-    fields: dict[str, str] = {}
-    for line in payload.decode("utf-8", "replace").splitlines():
-        name, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(name.strip().lower(), value.strip())
-    return fields
-
-
 class ArchiveLookup:
     """Captures of an archive folder, by URL and moment. Safe to call from several threads."""
 
@@ -172,6 +155,9 @@ class ArchiveLookup:
         # Read-only: a replay never changes the archive it reads (even when it writes beside it).
         self._db = read_only(self.layout.index, check_same_thread=False)
         self._lock = threading.Lock()
+        # An index of an older schema (read-only: not migrated) lacks the newer columns.
+        present = {info[1] for info in self._db.execute("PRAGMA table_info(captures)")}
+        self._columns = ", ".join(n for n in CaptureRow.__dataclass_fields__ if n in present)
 
     def close(self) -> None:
         with self._lock:
@@ -179,10 +165,8 @@ class ArchiveLookup:
 
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[CaptureRow]:
         with self._lock:
-            # An index of an older schema (read-only: not migrated) lacks the newer columns.
-            present = {info[1] for info in self._db.execute("PRAGMA table_info(captures)")}
-            names = ", ".join(n for n in CaptureRow.__dataclass_fields__ if n in present)
-            rows = self._db.execute(f"SELECT {names} FROM captures WHERE {sql}", params).fetchall()
+            query = f"SELECT {self._columns} FROM captures WHERE {sql}"
+            rows = self._db.execute(query, params).fetchall()
         return [CaptureRow(**dict(row)) for row in rows]
 
     def captures(self, url: str) -> list[tuple[datetime, CaptureRow]]:
@@ -192,7 +176,7 @@ class ArchiveLookup:
             f"urlkey = ? AND record_type IN ({marks}) ORDER BY id",
             (url_key(urldefrag(url)[0]), *FETCH_RECORD_TYPES),
         )
-        dated = [(parse_warc_date(row.fetched_at), row) for row in rows]
+        dated = [(warc_datetime(row.fetched_at), row) for row in rows]
         # Stable: captures of the same moment keep the order they were indexed in.
         return sorted(((m, row) for m, row in dated if m is not None), key=lambda pair: pair[0])
 
@@ -221,7 +205,8 @@ class ArchiveLookup:
         try:
             record = read_record(path, row.warc_offset)
             if row.record_type == "metadata":
-                failure = _fields(record.payload).get("fetch-error")
+                fields = {k.lower(): v for k, v in parse_warc_fields(record.payload).items()}
+                failure = fields.get("fetch-error")
                 if failure is None:
                     return None  # a note about the URL, not a fetch of it
                 return Replayed(row, path, moment, record, failure=failure)
@@ -247,12 +232,12 @@ class ArchiveLookup:
         return self._read(self._rows("record_id = ?", (record_id,)))
 
     def _by_uri(self, target: str, when: str) -> StoredRecord | None:
-        moment = parse_warc_date(when)
+        moment = warc_datetime(when)
         rows = self._rows(
             "urlkey = ? AND record_type IN ('response', 'revisit')",
             (url_key(target.strip("<>")),),
         )
-        return self._read([row for row in rows if parse_warc_date(row.fetched_at) == moment])
+        return self._read([row for row in rows if warc_datetime(row.fetched_at) == moment])
 
 
 def _by_preference(

@@ -26,7 +26,6 @@ from scrapy.utils.misc import load_object
 from crawler.extract.offline import extract_pages, render_summary
 from crawler.extract.pool import ExtractionPool
 from crawler.extract.sources import (
-    find_warcs,
     index_pages,
     is_wacz,
     unpack_wacz,
@@ -36,6 +35,7 @@ from crawler.filecommand import FileCommand
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
 from crawler.warc.reader import ReadProblem
+from crawler.warc.verify import find_archives
 
 if TYPE_CHECKING:
     import argparse
@@ -97,7 +97,7 @@ class Command(FileCommand):
             if archives:
                 source = Layout(archives[0])
                 out = Layout(Path(opts.output)) if opts.output else source
-                files = len(find_warcs(source.warc_dir)) if source.warc_dir.is_dir() else 0
+                files = len(find_archives(source.warc_dir)) if source.warc_dir.is_dir() else 0
                 items: Iterator[Item] = index_pages(source)
             else:
                 folders = [p for p in paths if p.is_dir() and Layout(p).warc_dir.is_dir()]
@@ -139,7 +139,7 @@ def _inputs(paths: list[Path], unpacked: Path) -> tuple[list[Path], list[ReadPro
     problems: list[ReadProblem] = []
     waczs = 0
     for path in paths:
-        for found in find_warcs(path):
+        for found in find_archives(path):
             if not is_wacz(found):
                 files.append(found)
                 continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from crawler.warc.exchange import header_value, media_type, standard_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import date
 
     from crawler.extract.page import Extraction
     from crawler.warc.exchange import Header
@@ -159,7 +159,7 @@ def convert_record(
     The capture date is the record's ``WARC-Date``. Raises
     :class:`UnreadableRecordError` when there is no HTTP response there.
     """
-    from crawler.warc.reader import read_record
+    from crawler.warc.reader import capture_date, read_record
 
     try:
         record = read_record(Path(path), offset)
@@ -167,10 +167,6 @@ def convert_record(
         raise UnreadableRecordError(f"record not readable: {exc}") from None
     if record.record_type != "response" or record.status is None:
         raise UnreadableRecordError(f"not an HTTP response record: {record.record_type}")
-    try:
-        fetched: date | None = date.fromisoformat(record.date[:10])
-    except ValueError:
-        fetched = None
     return convert_page(
         record.entity_body,
         status=record.status,
@@ -178,7 +174,7 @@ def convert_record(
         headers=record.http_headers,
         url=url,
         original_url=original_url,
-        fetched=fetched,
+        fetched=capture_date(record.date),
         extract=extract,
     )
 

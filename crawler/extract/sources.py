@@ -23,7 +23,6 @@ import logging
 import sqlite3
 import zipfile
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from crawler.warc.reader import (
     ReadProblem,
     RevisitError,
     StoredRecord,
+    capture_date,
     cdx_timestamp,
     iter_records,
     read_record,
@@ -43,6 +43,7 @@ from crawler.warc.reader import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import date
 
     from crawler.layout import Layout
     from crawler.warc.exchange import Header
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: The names a folder is searched for (``.open`` files too: a crawl still writing them).
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wacz")
-OPEN_SUFFIX = ".open"
 PAGE_TYPES = frozenset({"response", "revisit"})
 #: WACZ members that hold the WARC files.
 WACZ_ARCHIVE = "archive/"
@@ -97,14 +96,6 @@ class RecordJob:
 
 
 Item = PageJob | RecordJob | PageFailure | ReadProblem
-
-
-def capture_date(warc_date: str) -> date | None:
-    """The day of a ``WARC-Date`` (what bounds the publication date), None if malformed."""
-    try:
-        return date.fromisoformat(warc_date[:10])
-    except ValueError:
-        return None
 
 
 def _page_of(
@@ -227,17 +218,6 @@ def _index_uri_locator(layout: Layout, db: sqlite3.Connection) -> UriLocator:
 
 
 # -- anyone's WARC files: record order gives the names -----------------------
-
-
-def is_warc_name(name: str) -> bool:
-    return name.lower().removesuffix(OPEN_SUFFIX).endswith(WARC_SUFFIXES)
-
-
-def find_warcs(path: Path) -> list[Path]:
-    """``path`` itself if it is a file (whatever its name), else the WARC files under it, sorted."""
-    if not path.is_dir():
-        return [path]
-    return sorted(p for p in path.rglob("*") if is_warc_name(p.name) and p.is_file())
 
 
 def unpack_wacz(path: Path, into: Path) -> list[Path] | ReadProblem:

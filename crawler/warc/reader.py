@@ -22,6 +22,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator, ARCIterator, WARCIterator
@@ -29,6 +30,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from crawler.warc.exchange import Header, header_value, parse_head_lines
 from crawler.warc.verify.http import Dechunker
+from crawler.warc.writer import OPEN_SUFFIX
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,8 +46,6 @@ SERVER_NOT_MODIFIED = "server-not-modified"
 MAX_REVISIT_HOPS = 10
 #: Records kept waiting for their partner when pairing requests with responses.
 PAIRING_WINDOW = 16
-#: What a file being written (or left by a killed crawl) has after its name.
-OPEN_NAME_SUFFIX = ".open"
 #: The most bytes of HTTP head looked through for its end.
 HEAD_LIMIT = 1 << 20
 
@@ -172,6 +172,23 @@ def cdx_timestamp(warc_date: str) -> str:
     return digits[:14].ljust(14, "0")
 
 
+def warc_datetime(value: str) -> datetime | None:
+    """A ``WARC-Date`` (or the index's ``fetched_at``) as an aware UTC datetime, or None."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def capture_date(warc_date: str) -> date | None:
+    """The day of a ``WARC-Date`` (what bounds a page's publication date); None if malformed."""
+    try:
+        return date.fromisoformat(warc_date[:10])
+    except ValueError:
+        return None
+
+
 def _is_chunked(headers: list[Header]) -> bool:
     value = header_value(headers, b"transfer-encoding") or b""
     return b"chunked" in value.lower()
@@ -232,7 +249,7 @@ def _iterator(stream: BinaryIO, path: Path) -> ArchiveIterator:
     Left to guess, warcio takes any line of five words for an ARC header: read
     at a wrong offset, compressed bytes could pass for a record.
     """
-    name = path.name.lower().removesuffix(OPEN_NAME_SUFFIX)
+    name = path.name.lower().removesuffix(OPEN_SUFFIX)
     kind = ArchiveIterator
     if name.endswith((".warc", ".warc.gz")):
         kind = WARCIterator

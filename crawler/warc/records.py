@@ -207,6 +207,16 @@ def warc_fields(fields: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
     )
 
 
+def parse_warc_fields(block: bytes) -> dict[str, str]:
+    """The fields of an ``application/warc-fields`` block (the first of a repeated name)."""
+    fields: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
 def warcinfo_record(
     *, filename: str, fields: Mapping[str, str], date: datetime, record_id: str
 ) -> ArcWarcRecord:

@@ -21,13 +21,13 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from crawler.warc.verify.record import FileState, check_record
 from crawler.warc.verify.report import FileReport
+from crawler.warc.writer import OPEN_SUFFIX
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from crawler.warc.verify.record import Links
 
-OPEN_SUFFIX = ".open"
 #: Bytes read (and, for gzip, inflated) to tell what a file is.
 SNIFF_SIZE = 65536
 
