@@ -2,6 +2,12 @@
 
 Every write goes to the WARC file first; the index row follows only once the
 record is on disk, so the index never points at something that is not there.
+
+An exchange goes in in three steps, so that the heavy one can run in another
+thread: :meth:`Archive.start_exchange` (the index lookup for revisits, record
+ids), :func:`prepare_exchange` (digests, records, gzip: pure) and
+:meth:`Archive.commit_exchange` (appending to the file, the index row).
+:meth:`Archive.add_exchange` does all three at once.
 """
 
 from __future__ import annotations
@@ -31,14 +37,16 @@ from crawler.warc.records import (
     sha1_digest,
     warc_date,
 )
+from crawler.warc.writer import serialize_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
+    from pathlib import Path
     from typing import Any
 
-    from crawler.warc.exchange import Exchange
-    from crawler.warc.writer import WarcFileWriter
+    from crawler.warc.exchange import Exchange, SentRequest
+    from crawler.warc.writer import Serialized, WarcFileWriter
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +80,66 @@ def as_json(value: Mapping[str, Any]) -> str:
 CONDITIONAL_HEADERS = (b"if-none-match", b"if-modified-since")
 
 
-def _revisit_profile(exchange: Exchange, previous: GoodCapture | None) -> str | None:
+@dataclass(frozen=True, slots=True)
+class PendingExchange:
+    """An exchange on its way into the archive: the URL's last good capture, its record ids."""
+
+    exchange: Exchange
+    #: The capture a revisit would refer to (None: revisits off, or a first capture).
+    previous: GoodCapture | None
+    request_id: str
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedExchange:
+    """An exchange's two records, digested and compressed for one WARC file."""
+
+    pending: PendingExchange
+    #: The revisit profile, or None for a full response.
+    profile: str | None
+    #: The ``WARC-Payload-Digest`` of the response (or revisit) record.
+    payload_digest: str | None
+    serialized: Serialized
+
+
+def prepare_exchange(
+    pending: PendingExchange, warcinfo_id: str, gzip_level: int, spool_dir: Path | None = None
+) -> PreparedExchange:
+    """Digest the body, build the records and compress them for the file ``warcinfo_id``.
+
+    Pure and thread-safe (no index, no WARC file): the heavy part of archiving a
+    large response, run off the reactor. The body is digested once.
+    """
+    exchange, previous = pending.exchange, pending.previous
+    request_id, response_id = pending.request_id, pending.response_id
+    body_digest = sha1_digest(exchange.body)
+    profile = _revisit_profile(exchange, previous, body_digest)
+    request = request_record(exchange, record_id=request_id, concurrent_to=response_id)
+    if profile is not None and previous is not None:
+        digest = previous.payload_digest
+        response = revisit_record(
+            exchange,
+            record_id=response_id,
+            concurrent_to=request_id,
+            profile=profile,
+            payload_digest=digest,
+            refers_to=previous.record_id,
+            refers_to_url=previous.url,
+            refers_to_date=previous.original_fetched_at,
+        )
+    else:
+        digest = body_digest
+        response = response_record(
+            exchange, record_id=response_id, concurrent_to=request_id, payload_digest=digest
+        )
+    serialized = serialize_for([request, response], warcinfo_id, gzip_level, spool_dir=spool_dir)
+    return PreparedExchange(pending, profile, digest, serialized)
+
+
+def _revisit_profile(
+    exchange: Exchange, previous: GoodCapture | None, body_digest: str
+) -> str | None:
     """The revisit profile ``exchange`` is archived with, or None for a full response."""
     if previous is None or exchange.method != "GET" or exchange.truncated:
         return None
@@ -86,7 +153,7 @@ def _revisit_profile(exchange: Exchange, previous: GoodCapture | None) -> str | 
             value.encode("latin-1") for value in (previous.etag, previous.last_modified) if value
         }
         return SERVER_NOT_MODIFIED if sent and sent <= ours else None
-    if exchange.status == 200 and previous.payload_digest == sha1_digest(exchange.body):
+    if exchange.status == 200 and previous.payload_digest == body_digest:
         return IDENTICAL_PAYLOAD
     return None
 
@@ -132,26 +199,31 @@ class Archive:
         (the same payload, or a 304 to our conditional request) is archived as a
         ``revisit`` record that refers to the original response.
         """
+        pending = self.start_exchange(exchange, revisits=revisits)
+        writer = self.writer
+        prepared = prepare_exchange(pending, writer.ready(), writer.gzip_level, writer.directory)
+        capture = self.commit_exchange(prepared)
+        assert capture is not None  # made for the current file, nothing written in between
+        return capture
+
+    def start_exchange(self, exchange: Exchange, *, revisits: bool = True) -> PendingExchange:
+        """The first step of :meth:`add_exchange`: what a revisit would refer to, record ids."""
         previous = self.index.last_good(exchange.url) if revisits else None
-        profile = _revisit_profile(exchange, previous)
-        request_id, response_id = self._new_id(), self._new_id()
-        request = request_record(exchange, record_id=request_id, concurrent_to=response_id)
-        if profile is not None and previous is not None:
-            response = revisit_record(
-                exchange,
-                record_id=response_id,
-                concurrent_to=request_id,
-                profile=profile,
-                payload_digest=previous.payload_digest,
-                refers_to=previous.record_id,
-                refers_to_url=previous.url,
-                refers_to_date=previous.original_fetched_at,
-            )
-        else:
-            response = response_record(exchange, record_id=response_id, concurrent_to=request_id)
-        _, location = self.writer.write([request, response])
+        return PendingExchange(exchange, previous, self._new_id(), self._new_id())
+
+    def commit_exchange(self, prepared: PreparedExchange) -> Capture | None:
+        """The last step of :meth:`add_exchange`: append the records, index the response.
+
+        None when the records were made for a WARC file that was rotated meanwhile:
+        :func:`prepare_exchange` must make them again for the current one.
+        """
+        locations = self.writer.append(prepared.serialized)
+        if locations is None:
+            return None
+        _, location = locations
+        pending, profile = prepared.pending, prepared.profile
+        exchange, previous = pending.exchange, pending.previous
         fetched_at = warc_date(exchange.started)
-        digest = response.rec_headers.get_header("WARC-Payload-Digest")
         location_header = header_value(exchange.response_headers, b"location")
         etag = header_value(exchange.response_headers, b"etag")
         modified = header_value(exchange.response_headers, b"last-modified")
@@ -163,13 +235,13 @@ class Archive:
             warc_file=location.filename,
             warc_offset=location.offset,
             warc_length=location.length,
-            record_id=response_id,
+            record_id=pending.response_id,
             status=exchange.status,
             mime=media_type(exchange.response_headers),
-            payload_digest=digest,
+            payload_digest=prepared.payload_digest,
             # A revisit stores no body (what a reindex reads back from it).
             payload_length=len(exchange.body) if profile is None else 0,
-            request_record_id=request_id,
+            request_record_id=pending.request_id,
             location=location_header.decode("latin-1") if location_header else None,
             reason=_reason(exchange, profile),
             etag=etag.decode("latin-1") if etag else None,
@@ -179,7 +251,7 @@ class Archive:
         capture_id = self.index.add_capture(self.crawl_id, row)
         return Capture(
             capture_id=capture_id,
-            record_id=response_id,
+            record_id=pending.response_id,
             url=exchange.url,
             fetched_at=fetched_at,
             warc_file=location.filename,
@@ -189,12 +261,25 @@ class Archive:
         )
 
     def add_failure(
-        self, url: str, date: datetime, fields: Mapping[str, str], reason: str
+        self,
+        url: str,
+        date: datetime,
+        fields: Mapping[str, str],
+        reason: str,
+        request: SentRequest | None = None,
     ) -> Capture:
-        """Archive a fetch that produced no response, as a ``metadata`` record."""
+        """Archive a fetch that produced no response, as a ``metadata`` record.
+
+        ``request``, when it reached the server, is archived beside it as the
+        ``request`` record it was, concurrent to the ``metadata`` record.
+        """
         record_id = self._new_id()
-        record = metadata_record(url=url, date=date, fields=fields, record_id=record_id)
-        (location,) = self.writer.write([record])
+        records = [metadata_record(url=url, date=date, fields=fields, record_id=record_id)]
+        request_id = None
+        if request is not None:
+            request_id = self._new_id()
+            records.append(request_record(request, record_id=request_id, concurrent_to=record_id))
+        location, *_ = self.writer.write(records)
         row = CaptureRow(
             url=url,
             urlkey=url_key(url),
@@ -205,6 +290,7 @@ class Archive:
             warc_length=location.length,
             record_id=record_id,
             reason=reason,
+            request_record_id=request_id,
         )
         capture_id = self.index.add_capture(self.crawl_id, row)
         return Capture(capture_id, record_id, url, row.fetched_at, location.filename)

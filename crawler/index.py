@@ -359,6 +359,7 @@ class Index:
 
         A crawl is complete when it reached its end (finish reason "finished");
         when the latest crawl of the input is complete, there is nothing to resume.
+        An entry left ``incomplete`` (its text file could not be written) is not done.
         """
         done: set[int] = set()
         for index, (crawl_id, reason) in enumerate(self.earlier_crawls(spider, input, before)):
@@ -368,10 +369,11 @@ class Index:
         return done
 
     def seed_positions(self, crawl_ids: list[int]) -> set[int]:
-        """Positions of the input entries that have an outcome in these crawls."""
+        """Positions of the input entries seen through in these crawls (not ``incomplete``)."""
         marks = ", ".join("?" * len(crawl_ids))
         rows = self._db.execute(
-            f"SELECT DISTINCT position FROM seeds WHERE crawl_id IN ({marks})",
+            f"SELECT DISTINCT position FROM seeds WHERE crawl_id IN ({marks}) "
+            "AND outcome != 'incomplete'",
             crawl_ids,
         )
         return {position for (position,) in rows if position is not None}

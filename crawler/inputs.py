@@ -4,22 +4,29 @@ Everything here streams: a list is read a line at a time and a corpus folder a
 document at a time, so a million-line input never sits in memory. What cannot
 be used is not dropped silently: it comes out as a :class:`Rejected` entry with
 the file, the line and the reason, for the log and the index.
+
+Credentials in a URL (``http://user:password@host/``) never travel further than
+this module: the entry's URL is the URL without them, and they are kept apart
+(:attr:`Seed.userinfo`, left out of its ``repr``) until the spider moves them into
+the request's ``Authorization`` header (:meth:`Seed.take_credentials`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
 import re
+import stat
 import sys
 import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from crawler.outcomes import InputOutcome
 from crawler.text.document import parse_date
@@ -35,6 +42,7 @@ CORPUS_TAIL_BYTES = 64 * 1024
 #: ... and only its start for its date.
 CORPUS_HEAD_BYTES = 4096
 STDIN = "-"
+STDIN_CLOSED = "cannot read standard input: it is closed (give a URL list, or pipe one in)"
 DUPLICATE_PREFIX = "duplicate of "
 SUPPORTED_SCHEMES = ("http", "https")
 
@@ -42,6 +50,22 @@ _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _ASCII_BAD_RE = re.compile(r"[\x00-\x20\x7f]")
 _DOCUMENT_DATE_RE = re.compile(r"\A\n\n(?:# [^\n]*\n\n)?([A-Z][a-z]+ [0-9]{1,2}, [0-9]{4})\n")
 _ORIGINAL_URL_RE = re.compile(r"(?:^|\n)Original url:\n\n<([^\n]*)>\s*\Z")
+#: The ``user:password@`` of a URL's authority (everything up to its last ``@``).
+_USERINFO_RE = re.compile(r"\A([A-Za-z][A-Za-z0-9+.\-]*:)?//([^/?#]*)@")
+#: Bytes that are not UTF-8, kept by the ``surrogateescape`` decoding as lone surrogates.
+_ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
+#: What a corpus folder entry that is no regular file is, for its reason.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+#: Said in the reason of a rejected entry whose URL had credentials, now removed.
+CREDENTIALS_REMOVED = "credentials removed from the URL"
+#: Said in the seed row of an entry fetched with its URL's credentials.
+CREDENTIALS_SENT = "sent with the credentials of its input URL (HTTP Basic authorization)"
 
 
 class InputError(Exception):
@@ -58,6 +82,22 @@ class Seed:
     line: int  #: 1-based line of the URL in that file
     document: str | None = None  #: corpus document file name, when read from a folder
     published: date | None = None  #: the corpus document's date, when it has one
+    #: The ``user:password`` the input URL had, still percent-encoded (``url`` is without
+    #: it), until the spider takes it for the request's ``Authorization`` header.
+    userinfo: str | None = field(default=None, repr=False)
+    #: Whether the input URL had credentials (sent with the request, never recorded).
+    authorized: bool = False
+
+    def take_credentials(self) -> tuple[Seed, tuple[str, str] | None]:
+        """This seed without its credentials, and the user name and password, decoded.
+
+        What travels on with the request (its meta, the items, the log) is the
+        seed without them; only the request's header holds them.
+        """
+        if self.userinfo is None:
+            return self, None
+        user, _, password = self.userinfo.partition(":")
+        return replace(self, userinfo=None, authorized=True), (unquote(user), unquote(password))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +114,41 @@ class Rejected:
 
 
 Entry = Seed | Rejected
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without the ``user:password@`` of its authority, and that userinfo.
+
+    The userinfo is None when there is none; an empty one (``http://@host/``) is
+    dropped from the URL all the same.
+    """
+    match = _USERINFO_RE.match(url)
+    if match is None:
+        return url, None
+    userinfo = match.group(2)
+    return f"{match.group(1) or ''}//{url[match.end() :]}", userinfo or None
+
+
+def _rejected_text(text: str, reason: str) -> tuple[str, str]:
+    """The text and reason of a rejected entry, with no credentials the line may hold."""
+    url, userinfo = split_userinfo(text)
+    if userinfo is None:
+        return text, reason
+    return url, f"{reason} ({CREDENTIALS_REMOVED})"
+
+
+def _seed(
+    url: str,
+    position: int,
+    source: str,
+    line: int,
+    *,
+    document: str | None = None,
+    published: date | None = None,
+) -> Seed:
+    """A seed whose URL has no credentials: they are kept apart, for authorization."""
+    bare, userinfo = split_userinfo(url)
+    return Seed(bare, position, source, line, document, published, userinfo)
 
 
 def _has_bad_characters(url: str) -> bool:
@@ -181,25 +256,20 @@ def read_url_list(stream: BinaryIO, source: str) -> Iterator[Entry]:
             text = data.decode("utf-8").strip()
         except UnicodeDecodeError:
             text = data.decode("utf-8", "replace").strip()
-            yield Rejected(text, position, source, lineno, "not UTF-8 text")
+            shown, reason = _rejected_text(text, "not UTF-8 text")
+            yield Rejected(shown, position, source, lineno, reason)
             position += 1
             continue
         if not text or text.startswith("#"):
             continue
-        reason = check_url(text)
-        if reason is not None:
-            yield Rejected(text, position, source, lineno, reason)
+        if (problem := check_url(text)) is not None:
+            shown, reason = _rejected_text(text, problem)
+            yield Rejected(shown, position, source, lineno, reason)
         elif (first := dedup.first(text, lineno)) is not None:
-            yield Rejected(
-                text,
-                position,
-                source,
-                lineno,
-                f"{DUPLICATE_PREFIX}line {first}",
-                InputOutcome.DUPLICATE,
-            )
+            shown, duplicate = _rejected_text(text, f"{DUPLICATE_PREFIX}line {first}")
+            yield Rejected(shown, position, source, lineno, duplicate, InputOutcome.DUPLICATE)
         else:
-            yield Seed(text, position, source, lineno)
+            yield _seed(text, position, source, lineno)
         position += 1
 
 
@@ -211,11 +281,60 @@ def original_url(text: str) -> tuple[str, int] | None:
     return match.group(1).strip(), match.start(1)
 
 
+class NotADocumentError(Exception):
+    """A corpus folder entry that is no regular file (a FIFO, a socket, a device, a folder)."""
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is not read as a document; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "an unknown kind of file")
+    return f"not a regular file: {kind}"
+
+
+def _open_document(path: Path) -> BinaryIO:
+    """Open a regular file for reading; raise NotADocumentError for anything else.
+
+    A FIFO or a device is never opened blocking nor read: opening a FIFO waits
+    for a writer, and reading a device may never end. The check is made again on
+    the opened file, in case the name was replaced in between.
+    """
+    if (problem := _not_regular(path.stat().st_mode)) is not None:
+        raise NotADocumentError(problem)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if (problem := _not_regular(os.fstat(fd).st_mode)) is not None:
+            raise NotADocumentError(problem)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _not_utf8(url: str) -> str | None:
+    """Why a URL decoded with ``surrogateescape`` is unusable: the bytes that are not UTF-8."""
+    if _ESCAPED_BYTE_RE.search(url) is None:
+        return None
+    raw = url.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = " ".join(f"0x{byte:02X}" for byte in raw[exc.start : exc.end])
+        return f"not UTF-8 text: {bad} at offset {exc.start} of the URL"
+    return None
+
+
 def _read_document(path: Path) -> tuple[date | None, str, int]:
-    """A corpus document's date, its last CORPUS_TAIL_BYTES as text, and the lines before them."""
+    """A corpus document's date, its last CORPUS_TAIL_BYTES as text, and the lines before them.
+
+    Bytes of the tail that are not UTF-8 stay in the text as lone surrogates
+    (``surrogateescape``), so that a URL made of them is reported, not guessed at.
+    """
     lines_before = 0
     tail = b""
-    with path.open("rb") as handle:
+    with _open_document(path) as handle:
         published = document_date(handle.read(CORPUS_HEAD_BYTES).decode("utf-8", "replace"))
         handle.seek(0)
         while chunk := handle.read(CORPUS_TAIL_BYTES):
@@ -223,7 +342,7 @@ def _read_document(path: Path) -> tuple[date | None, str, int]:
             if (cut := len(tail) - CORPUS_TAIL_BYTES) > 0:
                 lines_before += tail.count(b"\n", 0, cut)
                 tail = tail[cut:]
-    return published, tail.decode("utf-8", "replace"), lines_before
+    return published, tail.decode("utf-8", "surrogateescape"), lines_before
 
 
 def document_date(head: str) -> date | None:
@@ -242,48 +361,78 @@ def read_corpus_dir(folder: Path) -> Iterator[Entry]:
     dedup = _Dedup()
     names = sorted(entry.name for entry in os.scandir(folder) if entry.name.endswith(".txt"))
     for position, name in enumerate(names):
-        path = folder / name
-        source = str(path)
-        try:
-            published, tail, lines_before = _read_document(path)
-        except OSError as exc:
-            problem = f"unreadable: {exc.strerror or exc}"
-            yield Rejected("", position, source, 0, problem, document=name)
-            continue
-        found = original_url(tail)
-        if found is None:
-            line = lines_before + tail.count("\n") + 1
-            yield Rejected(
-                "", position, source, line, "no 'Original url:' at its end", document=name
-            )
-            continue
-        url, offset = found
-        line = lines_before + tail.count("\n", 0, offset) + 1
-        reason = check_url(url)
-        if reason is not None:
-            yield Rejected(url, position, source, line, reason, document=name)
-        elif (first := dedup.first(url, position)) is not None:
-            duplicate = f"{DUPLICATE_PREFIX}{names[first]}"
-            yield Rejected(url, position, source, line, duplicate, InputOutcome.DUPLICATE, name)
-        else:
-            yield Seed(url, position, source, line, name, published)
+        yield _corpus_entry(folder / name, position, names, dedup)
+
+
+def _corpus_entry(path: Path, position: int, names: list[str], dedup: _Dedup) -> Entry:
+    """The entry of one corpus document: its ``Original url:``, or why there is none."""
+    name, source = path.name, str(path)
+    try:
+        published, tail, lines_before = _read_document(path)
+    except NotADocumentError as exc:
+        return Rejected("", position, source, 0, str(exc), document=name)
+    except OSError as exc:
+        return Rejected(
+            "", position, source, 0, f"unreadable: {exc.strerror or exc}", document=name
+        )
+    found = original_url(tail)
+    if found is None:
+        line = lines_before + tail.count("\n") + 1
+        return Rejected("", position, source, line, "no 'Original url:' at its end", document=name)
+    url, offset = found
+    line = lines_before + tail.count("\n", 0, offset) + 1
+    if (bad_bytes := _not_utf8(url)) is not None:
+        url = url.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if (problem := bad_bytes or check_url(url)) is not None:
+        shown, reason = _rejected_text(url, problem)
+        return Rejected(shown, position, source, line, reason, document=name)
+    if (first := dedup.first(url, position)) is not None:
+        shown, duplicate = _rejected_text(url, f"{DUPLICATE_PREFIX}{names[first]}")
+        return Rejected(shown, position, source, line, duplicate, InputOutcome.DUPLICATE, name)
+    return _seed(url, position, source, line, document=name, published=published)
+
+
+def _stdin() -> BinaryIO:
+    """Standard input's bytes; InputError when the process has none (``<&-``)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError(STDIN_CLOSED)
+    return stream  # type: ignore[no-any-return]
+
+
+def _check_stdin() -> None:
+    stream = _stdin()
+    try:
+        os.fstat(stream.fileno())
+    except OSError as exc:
+        # Not EBADF: no file descriptor at all (a stream set by the program running the crawl).
+        if exc.errno == errno.EBADF:
+            raise InputError(STDIN_CLOSED) from None
 
 
 def check_input(path: str) -> None:
     """Raise InputError unless ``path`` names something this module can read."""
     if path == STDIN:
+        _check_stdin()
         return
     target = Path(path)
     try:
-        if target.is_dir():
+        mode = target.stat().st_mode
+        if stat.S_ISDIR(mode):
             os.listdir(target)
+            return
+        if stat.S_ISSOCK(mode):
+            raise InputError(f"cannot read {path}: is a socket")
+        if not stat.S_ISREG(mode):
+            # A FIFO or a device is read as a stream, as standard input is: opening it
+            # here could wait for a writer, and a byte read here would be lost to the crawl.
+            if not os.access(target, os.R_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             return
         with target.open("rb") as handle:
             handle.read(1)
     except FileNotFoundError:
         raise InputError(f"cannot read {path}: no such file or folder") from None
-    except IsADirectoryError:
-        raise InputError(f"cannot read {path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -292,7 +441,7 @@ def read_input(path: str) -> Iterator[Entry]:
     """Entries of ``path``: a URL list file, ``-`` for standard input, or a corpus folder."""
     check_input(path)
     if path == STDIN:
-        yield from read_url_list(sys.stdin.buffer, STDIN)
+        yield from read_url_list(_stdin(), STDIN)
         return
     target = Path(path)
     if target.is_dir():

@@ -36,7 +36,8 @@ class Page:
     exchange: Exchange | None = None
     redirects: list[str] = field(default_factory=list)
     text_path: str | None = None  #: the text file written, relative to the archive folder
-    text_reason: str | None = None  #: why there is no text, when there is none
+    #: Why there is no text, or what is wrong with it (a cut body, a repaired charset).
+    text_reason: str | None = None
     archived_copy: ArchivedCopy | None = None  #: set when the page is a web archive's copy
     #: How the page compares with the URL's earlier captures (a ``Change``), once known.
     change: str | None = None
@@ -52,8 +53,9 @@ class SeedOutcome:
     """What became of an input entry that produced no page."""
 
     seed: Seed | Rejected
-    outcome: InputOutcome  #: failed, forbidden, invalid or duplicate
+    outcome: InputOutcome  #: failed, forbidden, invalid, duplicate, dropped...
     reason: str
     capture: Capture | None = None  #: the response archived for it, when there was one
     url: str | None = None  #: the last URL tried, after redirects
     http_status: int | None = None  #: set when the failure is an HTTP error status
+    text_path: str | None = None  #: a page's text file, when its item was dropped after it

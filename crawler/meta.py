@@ -19,3 +19,7 @@ COPY_META = "archiver_archived_copy"
 FAILURE_META = "archiver_original_failure"
 #: Set by the replay download handler: the :class:`~crawler.replay.Replayed` capture served.
 REPLAY_META = "archiver_replay"
+#: Marks the archiver's own robots.txt requests (read up to ARCHIVER_ROBOTSTXT_MAX_SIZE).
+ROBOTSTXT_META = "archiver_robotstxt"
+#: The address a redirect came from, for the redirect guard's check of where it leads.
+SOURCE_META = "archiver_redirect_source"

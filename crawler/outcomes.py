@@ -18,6 +18,12 @@ class InputOutcome(StrEnum):
     DUPLICATE = "duplicate"  #: the same URL as an earlier entry, fetched once
     NOT_IN_ARCHIVE = "not_in_archive"  #: a replay crawl found no capture of it
     NOT_DUE = "not_due"  #: captured more recently than ``--due`` asks for: not fetched
+    #: Fetched and archived, but its text file could not be written (a full disk):
+    #: listed in ``failures`` and done again by ``--resume``.
+    INCOMPLETE = "incomplete"
+    #: Handed to the crawl, but a component dropped it (a middleware, the scheduler, an item
+    #: pipeline) before it reached an outcome; the reason says which, when known.
+    DROPPED = "dropped"
 
 
 class TextOutcome(StrEnum):

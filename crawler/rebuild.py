@@ -4,7 +4,9 @@ After ``archiver rebuild`` has crawled the ``Original url`` of every document of
 a corpus folder, this module writes ``report.jsonl`` (one row per document, in
 file name order) and the summary printed at the end: what each fetch gave, how
 close the new text is to the old, whether title and date agree, and why the
-documents that were not rebuilt were not.
+documents that were not rebuilt were not. The summary names every rebuilt
+document whose text, title or date differs from the old one's, and says what
+differs; ``report.jsonl`` has the same in each row's ``differs``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
 
 #: Documents listed by name in the summary's list of failures; the report has them all.
 SUMMARY_FAILURES = 50
+#: Documents listed by name in the summary's list of differences; the report has them all.
+SUMMARY_DIFFERENCES = 50
+#: The text similarity (word F1) from which a rebuilt text counts as the same as the old one.
+CLOSE_SIMILARITY = 0.9
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -49,6 +55,8 @@ class ReportRow:
     date_old: str | None = None
     date_new: str | None = None
     date_match: bool | None = None
+    #: What differs in a rebuilt document: "text", "title", "date" (empty when nothing does).
+    differs: list[str] | None = None
 
 
 def words(paragraphs: list[str]) -> Counter[str]:
@@ -89,6 +97,15 @@ def _compare(row: ReportRow, old: Document | None, new: Document) -> None:
     row.title_match = same_title(old.title, new.title)
     if old.published is not None and new.published is not None:
         row.date_match = old.published == new.published
+    row.differs = [
+        name
+        for name, differs in (
+            ("text", row.similarity < CLOSE_SIMILARITY),
+            ("title", row.title_match is False),
+            ("date", row.date_match is False),
+        )
+        if differs
+    ]
 
 
 def _fetch_row(name: str, seed: Any, capture: Any) -> ReportRow:
@@ -159,6 +176,25 @@ def write_report(rows: list[ReportRow], path: Path) -> None:
             handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
 
 
+def describe_differences(row: ReportRow) -> str:
+    """What differs in a rebuilt document, old to new: ``title 'A' -> 'B'; date ...``."""
+    parts = []
+    if "text" in (row.differs or []):
+        parts.append(
+            f"text similarity {row.similarity:.2f} ({row.old_words} -> {row.new_words} words)"
+        )
+    if "title" in (row.differs or []):
+        parts.append(f"title {row.title_old!r} -> {row.title_new!r}")
+    if "date" in (row.differs or []):
+        parts.append(f"date {row.date_old} -> {row.date_new}")
+    return "; ".join(parts)
+
+
+def all_rebuilt(rows: list[ReportRow]) -> bool:
+    """Whether every document of the corpus was rebuilt (its exit code is 0, else 3)."""
+    return all(row.outcome == "rebuilt" for row in rows)
+
+
 def summarize(rows: list[ReportRow], out: Path) -> str:
     """The terminal summary of a rebuild."""
     rebuilt = [r for r in rows if r.outcome == "rebuilt"]
@@ -168,10 +204,10 @@ def summarize(rows: list[ReportRow], out: Path) -> str:
     ]
     scores = [r.similarity for r in rebuilt if r.similarity is not None]
     if scores:
-        close = sum(s >= 0.9 for s in scores)
+        close = sum(s >= CLOSE_SIMILARITY for s in scores)
         lines.append(
             f"  text similarity (word F1): median {statistics.median(scores):.2f}, "
-            f"{close} of {len(scores)} at 0.90 or more"
+            f"{close} of {len(scores)} at {CLOSE_SIMILARITY:.2f} or more"
         )
     titles = [r.title_match for r in rebuilt if r.title_match is not None]
     dates = [r.date_match for r in rebuilt if r.date_match is not None]
@@ -180,6 +216,14 @@ def summarize(rows: list[ReportRow], out: Path) -> str:
     copies = sum(r.archived_copy is not None for r in rebuilt)
     if copies:
         lines.append(f"  rebuilt from archived copies: {copies}")
+    different = [r for r in rebuilt if r.differs]
+    if different:
+        lines.append(f"Rebuilt, but different ({len(different)}):")
+        for row in different[:SUMMARY_DIFFERENCES]:
+            lines.append(f"  {row.document}  {row.url or '-'}  {describe_differences(row)}")
+        if len(different) > SUMMARY_DIFFERENCES:
+            more = len(different) - SUMMARY_DIFFERENCES
+            lines.append(f"  ... and {more} more in {REPORT_NAME} (field differs)")
     missing = [r for r in rows if r.outcome != "rebuilt"]
     if missing:
         lines.append(f"Not rebuilt ({len(missing)}):")

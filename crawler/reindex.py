@@ -11,6 +11,13 @@ could not be recovered.
 
 Files are read once, in name order (our names sort by time); the new index is
 written to a temporary file beside the old one and then put in its place.
+
+One routine, :class:`RecordIndexer`, turns records into rows for both uses: the
+whole rebuild here (into a fresh index) and the recovery after a crash
+(:mod:`crawler.recover`: into the index in place, which takes only the rows it
+lacks). A crawl of ours whose records hold no end (it was killed, or the
+machine stopped) is indexed as :data:`UNFINISHED`, ending at its last record,
+so that ``--resume`` sees it as interrupted.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ import re
 import sqlite3
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from crawler.archive import as_json, url_key
 from crawler.cdxj import INDEXED_TYPES, LineMaker, archive_files, write_sorted
@@ -32,7 +40,7 @@ from crawler.index import CaptureRow, Index, SeedRow, read_only
 from crawler.outcomes import TextOutcome
 from crawler.text.document import parse
 from crawler.warc.exchange import header_value, media_type
-from crawler.warc.reader import ReadProblem, StoredRecord, iter_records
+from crawler.warc.reader import ReadProblem, StoredRecord, iter_records, warc_datetime
 from crawler.warc.records import (
     CAPTURE_URI_PREFIX,
     CRAWL_FIELD,
@@ -57,6 +65,9 @@ PAIRING_WINDOW = 64
 _OLD_DESCRIPTION = re.compile(r"^crawl (\d+) by spider '([^']*)'(?: of (.*))?$", re.S)
 FOREIGN_SPIDER = "import"
 FOREIGN_FINISH = "imported"
+#: The finish reason of a crawl whose records hold no end (killed, or the machine stopped).
+#: Any reason but "finished" makes ``--resume`` go on with the crawl's input.
+UNFINISHED = "unfinished"
 
 
 @dataclass(slots=True)
@@ -105,7 +116,7 @@ class ReindexReport:
 
 
 @dataclass(slots=True)
-class _Crawl:
+class FoundCrawl:
     """A crawl as its records tell it; ``key`` is its provisional (negative) number."""
 
     key: int
@@ -119,6 +130,19 @@ class _Crawl:
     last_date: str | None = None
     records: int = 0
     captures: int = 0
+    #: (number, spider, input) as the warcinfo's description gives them, when it does.
+    described: tuple[int, str, str | None] | None = None
+
+    @property
+    def spider(self) -> str:
+        return str((self.start or {}).get("spider") or (self.described or (0, ""))[1])
+
+    @property
+    def input(self) -> str | None:
+        start = self.start or {}
+        if "input" in start:
+            return start.get("input")
+        return self.described[2] if self.described else None
 
 
 def reindex(layout: Layout, *, force: bool = False) -> ReindexReport:
@@ -138,11 +162,11 @@ def reindex(layout: Layout, *, force: bool = False) -> ReindexReport:
     temporary.unlink()  # SQLite creates it; an empty file is not a database
     try:
         index = Index(temporary)
-        builder = _Builder(index, layout.warc_dir, report)
+        builder = RecordIndexer(index, layout.warc_dir, report)
         files = archive_files(layout.warc_dir, with_open=True)
         lines = builder.read(files)
         builder.finish()
-        index.close()
+        index.close()  # commits
         shrinks = None if force else _shrinks(layout.index, temporary)
         if shrinks is not None:
             report.kept_old = (
@@ -202,23 +226,34 @@ def _replace(new: Path, target: Path) -> None:
     os.replace(new, target)
 
 
-class _Builder:
-    """Reads files record by record into a fresh index."""
+#: Gives each crawl found (by its provisional ``key``) its number in the index.
+Numbering: TypeAlias = Callable[[list[FoundCrawl]], dict[int, int]]
+
+
+class RecordIndexer:
+    """Reads files record by record into an index: the rows their records give.
+
+    Into a fresh index for a whole rebuild; into the index in place for a
+    recovery, where ``index`` is one that keeps what it has and takes only what
+    it lacks (:class:`crawler.recover.MergingIndex`). The caller commits.
+    """
 
     def __init__(self, index: Index, base: Path, report: ReindexReport) -> None:
         self.index = index
         self.base = base
         self.report = report
-        self.crawls: list[_Crawl] = []
-        self.by_uuid: dict[str, _Crawl] = {}
-        self.seeds: list[tuple[_Crawl, dict[str, Any]]] = []
+        self.crawls: list[FoundCrawl] = []
+        self.by_uuid: dict[str, FoundCrawl] = {}
+        self.seeds: list[tuple[FoundCrawl, dict[str, Any]]] = []
         self.text_outcomes: list[tuple[str, dict[str, Any]]] = []
         #: response record id -> (conversion record id, text), for archives without outcomes
         self.conversions: dict[str, tuple[str, str]] = {}
         self.requests: OrderedDict[str, list[str]] = OrderedDict()
         self.lonely: OrderedDict[str, None] = OrderedDict()  #: responses without a request yet
-        self.old_crawls: dict[tuple[int, str], _Crawl] = {}
+        self.old_crawls: dict[tuple[int, str], FoundCrawl] = {}
         self.duplicates = 0
+        #: Files read to their end, as the index names them.
+        self.whole_files: list[str] = []
 
     # -- reading -----------------------------------------------------------
 
@@ -241,7 +276,7 @@ class _Builder:
                     )
                 )
                 continue
-            crawl: _Crawl | None = None
+            crawl: FoundCrawl | None = None
             for item in iter_records(path):
                 if isinstance(item, ReadProblem):
                     self.report.problems.append(item)
@@ -255,16 +290,20 @@ class _Builder:
                 self._record(item, crawl, filename)
                 if item.record_type in INDEXED_TYPES and item.url:
                     lines.extend(maker.lines(item, filename))
+            else:
+                self.whole_files.append(filename)
         return lines + maker.finish()
 
-    def _crawl_of(self, first: StoredRecord, filename: str) -> _Crawl:
+    def _crawl_of(self, first: StoredRecord, filename: str) -> FoundCrawl:
         info = parse_warc_fields(first.payload) if first.record_type == "warcinfo" else {}
         crawl_uuid = info.get(CRAWL_FIELD)
+        old = _OLD_DESCRIPTION.match(info.get("description", ""))
         if crawl_uuid:
             if crawl_uuid not in self.by_uuid:
-                self.by_uuid[crawl_uuid] = self._new_crawl(uuid=crawl_uuid, info=info)
+                self.by_uuid[crawl_uuid] = self._new_crawl(
+                    uuid=crawl_uuid, info=info, described=described_crawl(info)
+                )
             return self.by_uuid[crawl_uuid]
-        old = _OLD_DESCRIPTION.match(info.get("description", ""))
         if info.get("software", "").startswith("archiver/") and old:
             number, spider = int(old.group(1)), old.group(2)
             key = (number, spider)
@@ -275,12 +314,12 @@ class _Builder:
         self.report.foreign_files.append(filename)
         return self._new_crawl(foreign_file=filename, info=info)
 
-    def _new_crawl(self, **values: Any) -> _Crawl:
-        crawl = _Crawl(key=-(len(self.crawls) + 1), **values)
+    def _new_crawl(self, **values: Any) -> FoundCrawl:
+        crawl = FoundCrawl(key=-(len(self.crawls) + 1), **values)
         self.crawls.append(crawl)
         return crawl
 
-    def _record(self, record: StoredRecord, crawl: _Crawl, filename: str) -> None:
+    def _record(self, record: StoredRecord, crawl: FoundCrawl, filename: str) -> None:
         kind = record.record_type
         if kind in INDEXED_TYPES and record.url:
             self._capture(_capture_row(record, filename), crawl)
@@ -294,7 +333,7 @@ class _Builder:
                 text = record.payload.decode("utf-8", "replace")
                 self.conversions[refers_to] = (record.record_id, text)
 
-    def _capture(self, row: CaptureRow, crawl: _Crawl) -> None:
+    def _capture(self, row: CaptureRow, crawl: FoundCrawl) -> None:
         if row.request_record_id is None:
             for request_id, targets in self.requests.items():
                 if row.record_id in targets:
@@ -305,7 +344,7 @@ class _Builder:
                 _trim(self.lonely)
         self._add_capture(row, crawl)
 
-    def _add_capture(self, row: CaptureRow, crawl: _Crawl) -> None:
+    def _add_capture(self, row: CaptureRow, crawl: FoundCrawl) -> None:
         try:
             self.index.add_capture(crawl.key, row)
         except sqlite3.IntegrityError:
@@ -324,7 +363,7 @@ class _Builder:
         self.requests[record_id] = targets
         _trim(self.requests)
 
-    def _metadata(self, record: StoredRecord, crawl: _Crawl, filename: str) -> None:
+    def _metadata(self, record: StoredRecord, crawl: FoundCrawl, filename: str) -> None:
         content_type = (record.header("Content-Type") or "").split(";")[0].strip().lower()
         url = record.url
         if content_type == JSON_TYPE and url.startswith("urn:archiver:"):
@@ -357,12 +396,18 @@ class _Builder:
                 record_id=record.record_id,
                 reason=fields["fetch-error"],
             )
-            self._add_capture(row, crawl)
+            # Its request record, when the request reached the server, follows it.
+            self._capture(row, crawl)
 
     # -- after the last file -----------------------------------------------
 
-    def finish(self) -> None:
-        numbers = self._number_crawls()
+    def finish(self, numbering: Numbering | None = None) -> None:
+        """Add the crawls, seeds and text outcomes once every file is read (not committed).
+
+        ``numbering`` gives each crawl its number (by default: ours keep theirs,
+        the others follow the highest).
+        """
+        numbers = (numbering or _number_crawls)(self.crawls)
         for crawl in self.crawls:
             self._add_crawl(crawl, numbers[crawl.key])
             self.index.renumber_crawl(crawl.key, numbers[crawl.key])
@@ -376,30 +421,17 @@ class _Builder:
                 # Written before text digests were kept: the conversion record gives them.
                 fields.update(_text_fields(self.conversions[capture_record][1]))
             capture_id = self.index.capture_id_of(capture_record)
-            if capture_id is not None and fields:
-                self.index.set_text_outcome(capture_id, **fields)
+            if (
+                capture_id is not None
+                and fields
+                and self.index.set_text_outcome(capture_id, **fields)
+            ):
                 outcomes.add(capture_record)
         self._old_conversions(outcomes)
         self.report.text_outcomes = len(outcomes)
         self._notes()
-        self.index.commit()
 
-    def _number_crawls(self) -> dict[int, int]:
-        """Our crawls keep their numbers; the others follow the highest one."""
-        numbers: dict[int, int] = {}
-        taken: set[int] = set()
-        for crawl in self.crawls:
-            if crawl.number is not None and crawl.number not in taken:
-                numbers[crawl.key] = crawl.number
-                taken.add(crawl.number)
-        following = max(taken, default=0)
-        for crawl in self.crawls:
-            if crawl.key not in numbers:
-                following += 1
-                numbers[crawl.key] = following
-        return numbers
-
-    def _add_crawl(self, crawl: _Crawl, number: int) -> None:
+    def _add_crawl(self, crawl: FoundCrawl, number: int) -> None:
         start, end = crawl.start or {}, crawl.end or {}
         if crawl.foreign_file is not None:
             self.index.add_crawl(
@@ -413,15 +445,20 @@ class _Builder:
                 finish_reason=FOREIGN_FINISH,
             )
             return
+        finished_at, reason = end.get("finished_at"), end.get("finish_reason")
+        if crawl.uuid is not None and crawl.end is None:
+            # Killed, or the machine stopped: it ended with its last record.
+            last = warc_datetime(crawl.last_date or "")
+            finished_at, reason = (last.isoformat() if last else None), UNFINISHED
         self.index.add_crawl(
             number,
             started_at=start.get("started_at") or crawl.first_date or "",
-            finished_at=end.get("finished_at"),
-            spider=start.get("spider") or "",
-            input=start.get("input"),
+            finished_at=finished_at,
+            spider=crawl.spider,
+            input=crawl.input,
             settings=as_json(start.get("settings") or {}),
             stats=as_json(end["stats"]) if "stats" in end else None,
-            finish_reason=end.get("finish_reason"),
+            finish_reason=reason,
         )
 
     def _add_seed(self, crawl_id: int, data: dict[str, Any]) -> None:
@@ -456,9 +493,9 @@ class _Builder:
                     site_name=doc.site_name,
                     text_chars=sum(len(p) for p in doc.paragraphs),
                 )
-            self.index.set_text_outcome(capture_id, **fields)
-            done.add(response_id)
-            recovered += 1
+            if self.index.set_text_outcome(capture_id, **fields):
+                done.add(response_id)
+                recovered += 1
         if recovered:
             self.report.unrecovered.append(
                 f"{recovered} text outcomes came from conversion records alone "
@@ -479,7 +516,8 @@ class _Builder:
         unfinished = [c for c in self.crawls if c.uuid is not None and c.end is None]
         if unfinished:
             self.report.unrecovered.append(
-                f"{len(unfinished)} crawls have no end record (interrupted, or a file is missing)"
+                f"{len(unfinished)} crawls have no end record (interrupted, or a file is "
+                f"missing): indexed as {UNFINISHED!r}, ending at their last record"
             )
         no_start = [c for c in self.crawls if c.uuid is not None and c.start is None]
         if no_start:
@@ -487,6 +525,30 @@ class _Builder:
                 f"{len(no_start)} crawls have no start record (their first file is missing): "
                 "renumbered after the others"
             )
+
+
+def described_crawl(info: dict[str, str]) -> tuple[int, str, str | None] | None:
+    """(number, spider, input) of the crawl our warcinfo fields describe, if they do."""
+    found = _OLD_DESCRIPTION.match(info.get("description", ""))
+    if not found or not info.get("software", "").startswith("archiver/"):
+        return None
+    return int(found.group(1)), found.group(2), found.group(3)
+
+
+def _number_crawls(crawls: list[FoundCrawl]) -> dict[int, int]:
+    """Our crawls keep their numbers; the others follow the highest one."""
+    numbers: dict[int, int] = {}
+    taken: set[int] = set()
+    for crawl in crawls:
+        if crawl.number is not None and crawl.number not in taken:
+            numbers[crawl.key] = crawl.number
+            taken.add(crawl.number)
+    following = max(taken, default=0)
+    for crawl in crawls:
+        if crawl.key not in numbers:
+            following += 1
+            numbers[crawl.key] = following
+    return numbers
 
 
 def _capture_row(record: StoredRecord, filename: str) -> CaptureRow:

@@ -70,6 +70,13 @@ RETRY_TIMES = 2
 ARCHIVER_MAX_CRAWL_DELAY = 60.0  # 0: ignore Crawl-delay
 ARCHIVER_RETRY_AFTER_ENABLED = True
 ARCHIVER_MAX_RETRY_AFTER = 300.0  # a longer Retry-After fails the request at once
+# Read at most this much of a robots.txt, in bytes (Google reads 500 KiB); stop downloading there.
+ARCHIVER_ROBOTSTXT_MAX_SIZE = 512_000
+# Follow redirects from a public address to a private, loopback or other non-global one.
+ARCHIVER_REDIRECT_TO_PRIVATE = False
+# Resolves IPv6 as well as IPv4 (Scrapy's default resolver is IPv4 only); DNS_TIMEOUT does not
+# apply to it: DOWNLOAD_TIMEOUT bounds a slow lookup.
+TWISTED_DNS_RESOLVER = "scrapy.resolver.CachingHostnameResolver"
 
 # Bodies are archived as they come: ask only for the encodings that warcio and the
 # usual replay tools can read (not brotli or zstd, which Scrapy would otherwise offer).
@@ -90,9 +97,20 @@ ADDONS = {
 }
 EXTENSIONS = {
     "crawler.extensions.archive.ArchiveExtension": 100,
+    # Gives an outcome to every input entry that a component drops (see its module).
+    "crawler.extensions.ledger.InputLedger": 110,
 }
+# Spiders get bodies decoded up to this many bytes (the raw body is archived whatever its
+# size); a larger one drops the response with a reason. Heavy decoding runs in a thread.
+ARCHIVER_MAX_DECODED_SIZE = 64 * 1024 * 1024
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    # Scrapy's decompression with ARCHIVER_MAX_DECODED_SIZE, heavy bodies off the reactor.
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.downloadermiddlewares.decompression.DecompressionMiddleware": 590,
+    # Before robots.txt: a redirect into private address space is refused before anything
+    # is asked of its host.
+    "crawler.downloadermiddlewares.redirectguard.RedirectGuardMiddleware": 50,
     "crawler.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": 100,
     # Sees 429/503 before Scrapy's RetryMiddleware (550), to retry them after their Retry-After.
     "crawler.downloadermiddlewares.retryafter.RetryAfterMiddleware": 560,
@@ -115,3 +133,21 @@ TELNETCONSOLE_ENABLED = False
 # Scrapy's remote control runs code sent over HTTP; a crawler of other sites has no use for it.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
+
+# -- item feeds (Scrapyd's items_dir, scrapy crawl -o) -------------------------
+# A page item carries its headers and body as bytes, which no feed format can hold:
+# feeds get what became of each entry, not the page itself (that is in the WARC files).
+FEED_EXPORT_FIELDS = [
+    "seed",
+    "outcome",
+    "reason",
+    "url",
+    "status",
+    "http_status",
+    "redirects",
+    "text_path",
+    "text_reason",
+    "change",
+    "archived_copy",
+    "capture",
+]

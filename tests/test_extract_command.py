@@ -232,7 +232,7 @@ def test_foreign_warc_pages_named_by_record_order(tmp_path: Path) -> None:
     run = archiver("extract", str(warc), "-o", str(blocked), cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "failed: 1 page(s)" in run.stdout
-    assert "cannot write text file" in run.stdout
+    assert "could not write text file" in run.stdout
 
 
 def test_extract_over_the_shared_warc_samples_completes(tmp_path: Path) -> None:

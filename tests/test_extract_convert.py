@@ -72,6 +72,7 @@ def test_two_codings_are_undone_last_first() -> None:
 def test_damaged_and_oversized_bodies_are_flagged() -> None:
     cut = decode_content([(b"Content-Encoding", b"gzip")], gzip.compress(ARTICLE)[:-30])
     assert cut.problem == "compressed body cut short"
+    assert cut.cut
     assert ARTICLE.startswith(cut.body[:50])
 
     bomb = gzip.compress(b"\0" * 5_000_000)
@@ -87,6 +88,7 @@ def test_damaged_and_oversized_bodies_are_flagged() -> None:
     mislabelled = decode_content([(b"Content-Encoding", b"gzip")], ARTICLE)
     assert mislabelled.body == ARTICLE
     assert mislabelled.problem is not None
+    assert not mislabelled.cut and not unknown.cut
 
 
 def test_a_page_becomes_its_document() -> None:
@@ -97,6 +99,7 @@ def test_a_page_becomes_its_document() -> None:
     assert doc.title == "Harbour Reopens"
     assert doc.site_name == "Coast News"
     assert doc.url == "http://example.com/asked"  # the URL the user gave
+    assert plain.reason is None  # sound bytes, decoded as declared: nothing to say
     assert plain.index_fields()["text_chars"] == sum(len(p) for p in doc.paragraphs)
 
     # The same page stored gzip-compressed gives the same bytes: one decoder for both paths.
@@ -170,3 +173,90 @@ def test_a_record_converts_where_it_is_read(tmp_path: Path) -> None:
         convert_record(str(path), path.stat().st_size + 100, url=page.url, original_url=page.url)
     with pytest.raises(UnreadableRecordError, match="not an HTTP response record: warcinfo"):
         convert_record(str(path), 0, url=page.url, original_url=page.url)
+
+
+CAFE = (
+    "<html><head>{meta}<title>Café naïve | Coast News</title></head><body><article>"
+    + "<p>Le café crème est servi à la terrasse, près de la rivière, chaque matin d'été.</p>" * 3
+    + "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "meta"),
+    [
+        ([(b"Content-Type", b"text/html; charset=UTF-8")], ""),
+        ([(b"Content-Type", b"text/html")], "<meta charset='utf-8'>"),
+        ([], "<meta http-equiv='Content-Type' content='text/html; charset=utf-8'>"),
+    ],
+)
+def test_a_wrongly_declared_charset_is_repaired_and_said(
+    headers: list[tuple[bytes, bytes]], meta: str
+) -> None:
+    body = CAFE.format(meta=meta).encode("cp1252")
+    conversion = convert(body, headers)
+    assert conversion.outcome == TextOutcome.WRITTEN
+    assert conversion.reason == "declared utf-8, decoded as cp1252"
+    assert conversion.text is not None
+    doc = parse(conversion.text)
+    assert doc.title == "Café naïve"
+    assert doc.paragraphs[0].startswith("Le café crème est servi à la terrasse, près de la rivière")
+    assert "\ufffd" not in conversion.text
+
+
+LONG = (
+    b"<html><head><title>Harbour Reopens</title></head><body><article>"
+    + b"".join(
+        b"<p>Paragraph %d: the harbour reopened on Monday after repairs to the sea wall.</p>" % n
+        for n in range(200)
+    )
+    + b"</article></body></html>"
+)
+
+
+def test_text_from_a_cut_body_is_flagged() -> None:
+    compressed = gzip.compress(LONG, mtime=0)
+    cut = convert(compressed[: len(compressed) // 2], [*HTML, (b"Content-Encoding", b"gzip")])
+    assert cut.outcome == TextOutcome.WRITTEN
+    assert cut.reason == "text from a truncated body (compressed body cut short)"
+
+    declared = convert(ARTICLE[:-200], HTML, truncated="length")
+    assert declared.outcome == TextOutcome.WRITTEN
+    assert declared.reason == (
+        "text from a truncated body (longer than the size limit; WARC-Truncated: length)"
+    )
+    # Both at once, and a value WARC/1.1 does not name.
+    both = convert(
+        compressed[: len(compressed) // 2],
+        [*HTML, (b"Content-Encoding", b"gzip")],
+        truncated="unspecified",
+    )
+    assert both.reason == (
+        "text from a truncated body (compressed body cut short; WARC-Truncated: unspecified)"
+    )
+    # A page without text says why, and that its body was cut.
+    empty = convert(b"<html><body></body></html>", HTML, truncated="disconnect")
+    assert empty.outcome == TextOutcome.EMPTY
+    assert empty.reason == (
+        "no main text found; text from a truncated body (the connection closed before the "
+        "whole body arrived; WARC-Truncated: disconnect)"
+    )
+
+
+def test_a_truncated_record_converts_flagged(tmp_path: Path) -> None:
+    page = replace(
+        EXCHANGE,
+        status=200,
+        reason=b"OK",
+        response_headers=HTML,
+        body=ARTICLE[:-100],
+        truncated="length",
+    )
+    write_exchanges(tmp_path, page)
+    (path,) = tmp_path.glob("*.warc.gz")
+    response = next(r for r in iter_records(path) if getattr(r, "record_type", "") == "response")
+    conversion = convert_record(str(path), response.offset, url=page.url, original_url=page.url)
+    assert conversion.outcome == TextOutcome.WRITTEN
+    assert conversion.reason == (
+        "text from a truncated body (longer than the size limit; WARC-Truncated: length)"
+    )

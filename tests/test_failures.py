@@ -11,7 +11,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 
-from crawler.failures import describe
+from crawler.failures import WireError, describe
 from crawler.warc.verify import render_report, verify_paths
 from tests.conftest import index_rows, run_crawl, write_urls
 from tests.server import Handler, LocalSite, response, slow
@@ -121,3 +121,15 @@ def test_failure_reasons_read_well() -> None:
         assert (
             describe(wrapped) == "connection failed: ConnectionDone: Connection was closed cleanly."
         )
+
+
+def test_a_wire_error_is_its_own_reason() -> None:
+    try:
+        try:
+            raise ResponseFailed(
+                [Failure(WireError("response header line longer than 16384 bytes"))]
+            )
+        except ResponseFailed as exc:
+            raise DownloadFailedError(str(exc)) from exc
+    except DownloadFailedError as wrapped:
+        assert describe(wrapped) == "response header line longer than 16384 bytes"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 import tracemalloc
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from crawler.inputs import (
+    CREDENTIALS_REMOVED,
     MAX_URL_LENGTH,
     InputError,
     Rejected,
@@ -20,10 +23,14 @@ from crawler.inputs import (
     read_corpus_dir,
     read_input,
     read_url_list,
+    split_userinfo,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+_T = TypeVar("_T")
 
 
 def entries(text: str | bytes) -> list[Seed | Rejected]:
@@ -205,3 +212,90 @@ def test_unreadable_input_is_an_input_error(tmp_path: Path) -> None:
             check_input(str(locked))
     finally:
         locked.chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("url", "bare", "userinfo"),
+    [
+        ("https://a.example/", "https://a.example/", None),
+        ("https://user:pw@a.example/x", "https://a.example/x", "user:pw"),
+        ("https://user@a.example:8080/", "https://a.example:8080/", "user"),
+        ("https://u:p%40ss@a.example/", "https://a.example/", "u:p%40ss"),
+        ("https://u:p@ss@a.example/", "https://a.example/", "u:p@ss"),
+        ("https://@a.example/", "https://a.example/", None),
+        ("https://a.example/path@here", "https://a.example/path@here", None),
+        ("https://a.example/?to=me@b.example", "https://a.example/?to=me@b.example", None),
+    ],
+)
+def test_split_userinfo(url: str, bare: str, userinfo: str | None) -> None:
+    assert split_userinfo(url) == (bare, userinfo)
+
+
+def test_credentials_are_kept_apart_from_the_url() -> None:
+    seed, rejected, duplicate = entries(
+        "https://archivist:p%40ss@a.example/page\n"
+        "ftp://archivist:secret@a.example/file\n"
+        "https://archivist:p%40ss@a.example/page#again\n"
+    )
+    assert isinstance(seed, Seed)
+    assert (seed.url, seed.userinfo) == ("https://a.example/page", "archivist:p%40ss")
+    assert "p%40ss" not in repr(seed)
+    public, credentials = seed.take_credentials()
+    assert credentials == ("archivist", "p@ss")
+    assert (public.url, public.userinfo, public.authorized) == (
+        "https://a.example/page",
+        None,
+        True,
+    )
+    assert isinstance(rejected, Rejected)
+    assert rejected.text == "ftp://a.example/file"
+    assert (
+        rejected.reason == f"unsupported scheme 'ftp' (only http and https) ({CREDENTIALS_REMOVED})"
+    )
+    assert isinstance(duplicate, Rejected)
+    assert (duplicate.text, duplicate.kind) == ("https://a.example/page#again", "duplicate")
+
+
+def in_thread(function: Callable[[], _T], timeout: float = 30) -> _T:
+    """``function()`` in a daemon thread: a call that hangs fails the test instead."""
+    result: list[_T] = []
+    thread = threading.Thread(target=lambda: result.append(function()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert result, f"{function} did not return within {timeout} s"
+    return result[0]
+
+
+def test_corpus_entries_that_are_no_regular_files(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(corpus_document("https://a.example/"), encoding="utf-8")
+    os.mkfifo(tmp_path / "b.txt")
+    (tmp_path / "c.txt").mkdir()
+    (tmp_path / "d.txt").symlink_to("/dev/zero")
+    result = in_thread(lambda: list(read_corpus_dir(tmp_path)))
+    assert isinstance(result[0], Seed)
+    assert [(e.document, e.reason) for e in result[1:] if isinstance(e, Rejected)] == [
+        ("b.txt", "not a regular file: a named pipe (FIFO)"),
+        ("c.txt", "not a regular file: a folder"),
+        ("d.txt", "not a regular file: a character device"),
+    ]
+
+
+def test_a_fifo_given_as_the_list_is_checked_without_being_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "urls.fifo"
+    os.mkfifo(fifo)
+    in_thread(lambda: check_input(str(fifo)))
+
+
+def test_a_corpus_url_that_is_not_utf8_is_invalid(tmp_path: Path) -> None:
+    document = corpus_document("https://a.example/caf\u00e9-cr\u00e8me").encode("latin-1")
+    (tmp_path / "a.txt").write_bytes(document)
+    good = corpus_document("https://a.example/cr\u00e8me").encode("utf-8")
+    (tmp_path / "b.txt").write_bytes(b"\xff\xfe odd bytes before the end\n" + good)
+    (entry, other) = read_corpus_dir(tmp_path)
+    assert isinstance(entry, Rejected)
+    assert entry.reason == "not UTF-8 text: 0xE9 at offset 21 of the URL"
+    assert entry.text == "https://a.example/caf\ufffd-cr\ufffdme"
+    assert entry.line == 11
+    # Bytes that are not UTF-8 elsewhere in a document do not matter.
+    assert isinstance(other, Seed)
+    assert other.url == "https://a.example/cr\u00e8me"

@@ -153,7 +153,7 @@ def test_two_crawls_into_one_folder(site: LocalSite, tmp_path: Path) -> None:
         assert f"Took over the lock archives/crawl.lock from process {first.pid}" in third.stderr
         crawls = index_rows(archive, "SELECT input, finish_reason FROM crawls ORDER BY id")
         assert [(Path(c["input"]).name, c["finish_reason"]) for c in crawls] == [
-            ("first.txt", None),
+            ("first.txt", "unfinished"),
             ("second.txt", "finished"),
         ]
         assert (archive / "crawl.lock").read_bytes() == b""

@@ -72,7 +72,7 @@ def test_rebuild_a_corpus(site: LocalSite, tmp_path: Path) -> None:
     (corpus / "005_broken.txt").write_text("\n\n# No url\n\nText.", encoding="utf-8")
 
     result = archiver("rebuild", str(corpus), "-o", "out", *FAST, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # two documents were not rebuilt
     out = tmp_path / "out"
     report = read_report(out)
     assert list(report) == sorted(p.name for p in corpus.iterdir())
@@ -109,6 +109,38 @@ def test_rebuild_a_corpus(site: LocalSite, tmp_path: Path) -> None:
     assert f"Rebuilt 4 of 6 documents into {Path('out') / 'text'}" in summary
     assert f"002_dead.txt  {dead}  failed: HTTP 404 Not Found" in summary
     assert "005_broken.txt  -  invalid: no 'Original url:' at its end" in summary
+    # Every rebuilt document that differs is named, with what differs.
+    assert "  titles agree: 3 of 4 with a title on both sides" in summary
+    assert "Rebuilt, but different (2):" in summary
+    assert f"  003_moved.txt  {moved}  text similarity 0.07 (24 -> 3 words)" in summary
+    (line,) = [line for line in summary.splitlines() if line.startswith("  001_changed.txt")]
+    assert line.startswith(f"  001_changed.txt  {changed}  text similarity 0.")
+    assert line.endswith("title 'Park Approved' -> 'Storm at Sea'")
+    assert report["001_changed.txt"]["differs"] == ["text", "title"]
+    assert report["000_same.txt"]["differs"] == []
+    assert report["002_dead.txt"]["differs"] is None
+
+
+def test_a_corpus_rebuilt_whole_gives_0_and_names_what_differs(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    same = site.add("/r0/same", html_route(page("Park Approved", OLD_TEXT, "2019-04-01")))
+    moved = site.add("/r0/moved", html_route(page("Park Approved", OLD_TEXT, "2019-05-01")))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    common = {"title": "Park Approved", "site_name": "Town News", "paragraphs": OLD_TEXT}
+    write_doc(corpus, "a.txt", same, published=date(2019, 4, 1), **common)
+    write_doc(corpus, "b.txt", moved, published=date(2019, 4, 1), **common)
+
+    result = archiver("rebuild", str(corpus), "-o", "out", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Rebuilt 2 of 2 documents" in result.stdout
+    assert "  dates agree: 1 of 2 with a date on both sides" in result.stdout
+    assert "Rebuilt, but different (1):" in result.stdout
+    assert f"  b.txt  {moved}  date 2019-04-01 -> 2019-05-01" in result.stdout.splitlines()
+    assert "Not rebuilt" not in result.stdout
+    report = read_report(tmp_path / "out")
+    assert (report["a.txt"]["differs"], report["b.txt"]["differs"]) == ([], ["date"])
 
 
 def test_rebuild_of_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
@@ -171,7 +203,7 @@ def test_dead_urls_come_from_a_web_archive(site: LocalSite, tmp_path: Path) -> N
         *FAST,
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # 001_lost.txt has no archived copy
     out = tmp_path / "out"
     assert captured == {"20120201000000": [gone]}, "the capture closest to the document's date"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import random
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,9 +16,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
+from crawler.warc import writer as writer_module
 from crawler.warc.exchange import Exchange
 from crawler.warc.records import conversion_record, request_record, response_record
-from crawler.warc.writer import OPEN_SUFFIX, WarcFileWriter, WarcWriteError
+from crawler.warc.writer import OPEN_SUFFIX, WarcFileWriter, WarcWriteError, serialize_for
 from tests.warc_reading import read_warc
 
 if TYPE_CHECKING:
@@ -265,3 +267,51 @@ def test_conversion_record_refers_to_its_response(tmp_path: Path) -> None:
     assert converted.header("WARC-Refers-To-Target-URI") == "http://example.com/"
     assert converted.header("Content-Type") == "text/plain; charset=utf-8"
     assert converted.payload == "Title\n\nBody – é".encode()
+
+
+def test_records_made_apart_are_appended_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Members past the spool size go through a temporary file: this body does.
+    monkeypatch.setattr(writer_module, "SPOOL_ABOVE", 1000)
+    body = random.Random(3).randbytes(5000)
+
+    def records() -> list:
+        big = response_record(
+            replace(EXCHANGE, body=body), record_id=RESPONSE_ID, concurrent_to=REQUEST_ID
+        )
+        return [*exchange_records(0), big]
+
+    written, appended = tmp_path / "written", tmp_path / "appended"
+    reference = make_writer(written)
+    reference.write(records())
+    reference.close()
+    writer = make_writer(appended)
+    serialized = serialize_for(records(), writer.ready(), writer.gzip_level, spool_dir=appended)
+    assert [isinstance(m, bytes) for m in serialized.members] == [True, True, False]
+    locations = writer.append(serialized)
+    assert serialized.members == []  # closed: the temporary file is gone
+    writer.close()
+    (expected,) = written.iterdir()
+    (path,) = appended.iterdir()
+    assert path.read_bytes() == expected.read_bytes()
+    assert locations is not None
+    assert [(r.offset, r.length) for r in read_warc(path)[1:]] == [
+        (loc.offset, loc.length) for loc in locations
+    ]
+    assert read_warc(path)[3].payload == body
+
+
+def test_records_made_for_a_file_rotated_meanwhile_are_refused(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path, max_size=100)
+    first = writer.ready()
+    serialized = serialize_for(exchange_records(0), first, writer.gzip_level)
+    writer.write(exchange_records(1))  # fills the file: the next write rotates it
+    assert writer.ready() != first
+    assert writer.append(serialized) is None
+    again = serialize_for(exchange_records(0), writer.ready(), writer.gzip_level)
+    assert writer.append(again) is not None
+    writer.close()
+    second = sorted(tmp_path.iterdir())[1]
+    warcinfo, *records = read_warc(second)
+    assert [r.header("WARC-Warcinfo-ID") for r in records] == [warcinfo.id] * 2

@@ -1,14 +1,18 @@
 """``scrapy crawl``, checking the spider's input before anything starts.
 
 Unreadable input is a usage error: one line on standard error, exit code 2,
-nothing written, not even the log banner. A crawl that stops for any reason but
-reaching its end (a record that could not be archived, an interruption) exits
-with code 1. The crawl holds the archive folder's lock (:mod:`crawler.lock`)
-from before anything is written to its end: a folder in use is a usage error.
+nothing written, not even the log banner; so is an option the command does not
+know. The crawl holds the archive folder's lock (:mod:`crawler.lock`) from
+before anything is written to its end: a folder in use is a usage error. The
+exit code says how the crawl ended (:mod:`crawler.exitcodes`): 0 when it
+reached its end with every input entry archived (or skipped as a duplicate or
+as not due), 3 when some entries failed, 1 when it stopped before its end or
+had a fault to look at, 2 for a bad command line.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -17,21 +21,53 @@ from scrapy.spiderloader import get_spider_loader
 
 from crawler.addons import output_dir
 from crawler.commands import check_settings, usage_error
+from crawler.exitcodes import crawl_exit_code, explain
 from crawler.inputs import InputError
 from crawler.layout import Layout
 from crawler.lock import FolderLock, LockError, lock_for_crawl
+from crawler.usage import option_strings, unknown_option, unknown_options
 
 if TYPE_CHECKING:
     import argparse
 
     from scrapy import Spider
 
+logger = logging.getLogger(__name__)
+
 
 class Command(ScrapyCrawlCommand):
     folder_lock: FolderLock | None = None
+    known_options: tuple[str, ...] = ()
+
+    def short_desc(self) -> str:
+        return "Archive the URLs of a list or a corpus folder: WARC files, text, index"
+
+    def long_desc(self) -> str:
+        return (
+            "Run a spider of the project by name. The spider 'urls' archives every URL of "
+            "-a urls=INPUT (a URL list, a corpus folder, or - for standard input) into the "
+            "archive folder ARCHIVER_DIR; 'archiver crawl INPUT' is the same crawl with "
+            "options of its own (see 'archiver crawl --help'). -o and -O write Scrapy feeds. "
+            "Exit code 0 when the crawl reached its end and every input entry was archived "
+            "(or skipped as a duplicate or not due), 3 when some entries failed, 1 when it "
+            "stopped before its end or had a fault to look at, 2 for a bad command line."
+        )
+
+    def examples(self) -> list[str]:
+        return [
+            "scrapy crawl urls -a urls=urls.txt",
+            "scrapy crawl urls -a urls=urls.txt -s ARCHIVER_DIR=/data/crawl -L WARNING",
+        ]
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        self.known_options = option_strings(parser)
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
+        unknown = unknown_options(args)
+        if unknown:
+            usage_error(unknown_option(unknown[0], self.known_options))
         if len(args) != 1:
             return
         assert self.settings is not None
@@ -72,5 +108,10 @@ class Command(ScrapyCrawlCommand):
         finally:
             if self.folder_lock is not None:
                 self.folder_lock.release()
-        if self.crawler_process.bootstrap_failed or reasons != ["finished"]:
-            self.exitcode = 1
+        stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+        if self.crawler_process.bootstrap_failed:
+            reasons.append("bootstrap_failed")
+        self.exitcode = crawl_exit_code(reasons, stats)
+        why = explain(self.exitcode, reasons, stats)
+        if why is not None:
+            logger.warning("%(why)s", {"why": why})

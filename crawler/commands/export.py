@@ -39,6 +39,13 @@ class Command(FileCommand):
             "capture time, title and extracted text, which ReplayWeb.page lists and searches."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver export wacz -o archive.wacz  # ./archives (or ARCHIVER_DIR)",
+            'archiver export wacz /data/crawl -o crawl.wacz --title "Crawl of May"',
+            "archiver export wacz /data/crawl -o crawl.wacz --force  # overwrite",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="FILE", help="the WACZ file to write")

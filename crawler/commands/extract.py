@@ -61,6 +61,14 @@ class Command(FileCommand):
             "read, 1 when some could not be, 2 for a missing path."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver extract                     # ./archives (ARCHIVER_DIR): its text/ again",
+            "archiver extract crawl1/ -o rebuilt  # crawl1's corpus into rebuilt/text",
+            "archiver extract other.warc.gz warcs/ -o corpus  # anyone's WARC, ARC or WACZ files",
+            "archiver extract crawl1/ -o rebuilt --report rebuilt/extract.jsonl",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument(

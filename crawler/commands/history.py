@@ -41,6 +41,12 @@ class Command(FileCommand):
             "2 on a bad command line."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver history https://example.com/a -o /data/crawl",
+            "archiver history https://example.com/a --diff 1 2 -o /data/crawl",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="DIR", help="the archive folder")

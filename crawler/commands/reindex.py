@@ -43,6 +43,13 @@ class Command(FileCommand):
             "(everything readable is still indexed), 2 when DIR does not exist."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver reindex                      # ./archives (ARCHIVER_DIR)",
+            "archiver reindex /data/crawl          # another archive folder (or -o /data/crawl)",
+            "archiver reindex /data/crawl --force  # even if the new index holds less",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="DIR", help="the archive folder (or DIR)")

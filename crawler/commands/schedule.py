@@ -74,6 +74,13 @@ class Command(ScrapyCommand):
             "on with it), and the schedule exits 0."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver schedule 6h urls.txt -o /data/crawl   # now, then every 6 hours",
+            "archiver schedule 1d urls.txt --due 1d -s DOWNLOAD_DELAY=2 -L WARNING",
+            "archiver schedule 1h30m old-corpus/            # every 90 minutes, into ./archives",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         # No options of its own (not even Scrapy's -s, -L, --logfile): every
         # option belongs to the crawl and stays among the arguments, in order.

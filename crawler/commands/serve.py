@@ -58,6 +58,13 @@ class Command(FileCommand):
             "or stale. Pages are at http://ADDR:PORT/archive/<url>. Stop with Ctrl-C."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver serve                          # ./archives at http://127.0.0.1:8080/archive/",
+            "archiver serve /data/crawl --port 8090  # another folder, another port",
+            "archiver serve --bind 0.0.0.0           # reachable from other machines too",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (8080)")

@@ -39,6 +39,13 @@ class Command(FileCommand):
             "when every file is clean, 1 on any problem, 2 when a path does not exist."
         )
 
+    def examples(self) -> list[str]:
+        return [
+            "archiver verify                        # every WARC file of ./archives/warc",
+            "archiver verify crawl1/ other.warc.gz  # files or folders, ours or anyone's",
+            "archiver verify -o /data/crawl         # the warc folder of that archive",
+        ]
+
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument(

@@ -3,7 +3,10 @@
 Once the archive has failed, no request goes out any more.
 
 It sits closest to the downloader, so it sees every response and every download
-error before retries, redirects and decompression act on them.
+error before retries, redirects and decompression act on them. It is where a
+downloaded response gets archived (:meth:`ArchiveExtension.archive_response`):
+its ``process_response`` waits while a large body is digested and compressed in
+another thread, and the reactor goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ class ArchiveGuardMiddleware:
         if self.archive.failed:
             raise IgnoreRequest(f"{ARCHIVE_STOPPED}: {request.url}")
 
-    def process_response(self, request: Request, response: Response) -> Response:
-        if self.archive.capture_of(response) is None:
+    async def process_response(self, request: Request, response: Response) -> Response:
+        if await self.archive.archive_response(response, request) is None:
             self.crawler.stats.inc_value("archiver/guard/not_archived")
             raise IgnoreRequest(f"{NOT_ARCHIVED}: {response.url}")
         return response

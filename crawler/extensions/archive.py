@@ -6,6 +6,15 @@ robots.txt, every redirect hop and retry, error pages, and bodies still
 content-coded as they came over the wire. A record that cannot be written stops
 the crawl (``archiver_write_error``); a response whose exchange is not in the
 archive never counts as fetched (see :mod:`crawler.downloadermiddlewares.guard`).
+
+``response_downloaded`` is sent synchronously, so it only notes the exchange as
+it came; the guard middleware, the first to see each downloaded response, has it
+archived (:meth:`ArchiveExtension.archive_response`) before anything else sees
+the response. A body over :data:`ARCHIVE_IN_THREAD_ABOVE` is digested and
+compressed in another thread, so that the reactor goes on serving every other
+download meanwhile; appending the records to the file and the index row stay on
+the reactor, in order. Responses that a middleware made up (an HTTP cache) were
+never downloaded and are not archived.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import logging
 import platform
 import socket
+import sqlite3
 import sys
 import uuid
 from dataclasses import replace
@@ -23,18 +33,20 @@ from urllib.parse import urldefrag
 from weakref import WeakKeyDictionary
 
 from scrapy import signals
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler import __version__
-from crawler.archive import Archive, Capture
+from crawler.archive import Archive, Capture, prepare_exchange
 from crawler.cdxj import write_cdxj_from_index
-from crawler.extensions.exchange import exchange_of, started_at
-from crawler.failures import describe
+from crawler.extensions.exchange import exchange_of, header_pairs, redacted, started_at
+from crawler.failures import describe, reached_server
 from crawler.index import GoodCapture, Index, SeedRow, TextVersion, UnusableIndexError
 from crawler.layout import Layout
 from crawler.meta import CAPTURE_META, EXCHANGE_META, REPLAY_META
+from crawler.recover import Recovery, recover
 from crawler.replay import REPLAYED_FLAG
+from crawler.warc.exchange import UnansweredRequest
 from crawler.warc.records import CRAWL_FIELD
 from crawler.warc.writer import WarcFileWriter
 
@@ -47,6 +59,7 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawler.replay import Replayed
+    from crawler.warc.exchange import Exchange
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -55,6 +68,10 @@ WRITE_ERROR_REASON = "archiver_write_error"
 OPEN_ERROR_REASON = "archiver_open_error"
 #: How often pending index rows are committed, in seconds.
 INDEX_COMMIT_INTERVAL = 1.0
+#: A response whose body is larger than this, in bytes, is digested and compressed in
+#: another thread. A smaller one is archived on the reactor: it takes less time there
+#: (about 0.3 ms for 64 KiB of HTML) than the trip to a thread and back.
+ARCHIVE_IN_THREAD_ABOVE = 64 * 1024
 
 #: Scrapy settings worth keeping with each crawl, beside every ARCHIVER_* setting.
 RECORDED_SETTINGS = (
@@ -120,7 +137,10 @@ class ArchiveExtension:
         self.archive: Archive | None = None
         self.index: Index | None = None
         self._archived: WeakKeyDictionary[Response, Capture] = WeakKeyDictionary()
+        #: Downloaded responses not yet archived, with their exchange as it came.
+        self._downloaded: WeakKeyDictionary[Response, Exchange] = WeakKeyDictionary()
         self._failed = False
+        self._closed = False
         self._commit_task: Any = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -139,6 +159,8 @@ class ArchiveExtension:
 
     def spider_opened(self, spider: Spider) -> None:
         try:
+            # What a crawl killed in this folder left is repaired before anything is written.
+            self._log_recovery(recover(self.layout))
             self.index = Index(self.layout.index)
             started_at = datetime.now(UTC).isoformat()
             crawl_id = self.index.start_crawl(
@@ -147,7 +169,7 @@ class ArchiveExtension:
                 input=getattr(spider, "input_path", None),
                 settings=self.recorded_settings,
             )
-        except (OSError, UnusableIndexError) as exc:
+        except (OSError, sqlite3.Error, UnusableIndexError) as exc:
             # Nothing may be fetched without an archive to put it in.
             logger.error(
                 "Cannot open the archive in %(root)s: %(error)s", {"root": self.root, "error": exc}
@@ -183,6 +205,7 @@ class ArchiveExtension:
         )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        self._closed = True
         if self._commit_task is not None and self._commit_task.running:
             self._commit_task.stop()
         if self.archive is None or self.index is None:
@@ -209,10 +232,22 @@ class ArchiveExtension:
             )
         except Exception:
             logger.error("Could not record the end of the crawl in the index", exc_info=True)
+            self.crawler.stats.inc_value("archiver/index/finish_errors")
         else:
             self._write_cdxj()
         finally:
             self.index.close()
+
+    def _log_recovery(self, recovery: Recovery) -> None:
+        if recovery.changed:
+            logger.warning(
+                "Recovered %(root)s after a crawl that stopped without closing it:\n%(report)s",
+                {"root": self.root, "report": recovery.render()},
+            )
+        for problem in recovery.problems:
+            logger.error(
+                "Not recovered in %(root)s: %(problem)s", {"root": self.root, "problem": problem}
+            )
 
     def _write_cdxj(self) -> None:
         """Write the CDXJ index of the whole archive; a failure only costs a warning.
@@ -252,19 +287,70 @@ class ArchiveExtension:
         request.meta.pop(CAPTURE_META, None)
         request.meta.pop(EXCHANGE_META, None)
         exchange = exchange_of(response, request)
-        replayed = REPLAYED_FLAG in response.flags
-        if replayed:
-            # Already in an archive: the capture is the record it came from, nothing is written.
-            found: Replayed = request.meta[REPLAY_META]
-            capture = self._guarded(
-                request.url, lambda a: self._replayed_capture(a, found), "index"
-            )
-        else:
-            capture = self._guarded(
-                request.url, lambda a: a.add_exchange(exchange, revisits=self.revisits)
-            )
-        if capture is None:
+        if REPLAYED_FLAG not in response.flags:
+            # Archived when the guard middleware asks (archive_response), off the reactor
+            # if heavy: this signal is sent synchronously and cannot wait for a thread.
+            self._downloaded[response] = exchange
             return
+        # Already in an archive: the capture is the record it came from, nothing is written.
+        found: Replayed = request.meta[REPLAY_META]
+        capture = self._guarded(request.url, lambda a: self._replayed_capture(a, found), "index")
+        if capture is not None:
+            self._note(response, request, exchange, capture, replayed=True)
+
+    async def archive_response(self, response: Response, request: Request) -> Capture | None:
+        """Archive ``response`` if it was downloaded and not yet archived; its capture.
+
+        None for a response that was not downloaded (a middleware made it up) or
+        could not be archived (the crawl is then stopping).
+        """
+        exchange = self._downloaded.pop(response, None)
+        if exchange is not None:
+            capture = await self._add_exchange(request.url, exchange)
+            if capture is not None:
+                self._note(response, request, exchange, capture, replayed=False)
+        return self._archived.get(response)
+
+    async def _add_exchange(self, url: str, exchange: Exchange) -> Capture | None:
+        """Archive an exchange; a large body is digested and compressed in a thread."""
+        if len(exchange.body) <= ARCHIVE_IN_THREAD_ABOVE:
+            return self._guarded(url, lambda a: a.add_exchange(exchange, revisits=self.revisits))
+        archive = self.archive
+        if archive is None or self._failed or self._closed:
+            return None
+        writer = archive.writer
+        try:
+            # The index is read on the reactor, before the thread: revisit detection
+            # compares the body's digest with the URL's last good capture.
+            pending = archive.start_exchange(exchange, revisits=self.revisits)
+            while True:
+                warcinfo_id = writer.ready()
+                prepared = await run_in_thread(
+                    prepare_exchange, pending, warcinfo_id, writer.gzip_level, writer.directory
+                )
+                if self._failed or self._closed:
+                    prepared.serialized.close()
+                    return None
+                capture = archive.commit_exchange(prepared)
+                if capture is not None:
+                    return capture
+                # The file was rotated meanwhile: the records name its warcinfo.
+                self.crawler.stats.inc_value("archiver/warc/made_again")
+        except Exception as exc:
+            if not self._failed:
+                self._stop(exc, f"Could not archive {url}")
+            return None
+
+    def _note(
+        self,
+        response: Response,
+        request: Request,
+        exchange: Exchange,
+        capture: Capture,
+        *,
+        replayed: bool,
+    ) -> None:
+        """Make ``capture`` known to the rest of the crawl: meta, stats, log."""
         request.meta[CAPTURE_META] = capture
         request.meta[EXCHANGE_META] = exchange
         self._archived[response] = capture
@@ -306,11 +392,11 @@ class ArchiveExtension:
         return Capture(capture_id, row.record_id, row.url, row.fetched_at, located.warc_file)
 
     def capture_of(self, response: Response) -> Capture | None:
-        """The capture of ``response`` if it was archived when it was downloaded."""
+        """The capture of ``response`` if it was archived (see :meth:`archive_response`)."""
         return self._archived.get(response)
 
     def record_failure(self, request: Request, error: BaseException) -> Capture | None:
-        """Archive a fetch that ended without a response as a ``metadata`` record."""
+        """Archive a fetch that ended without a response, and its request if it went out."""
         started = started_at(request)
         reason = describe(error)
         fields = {
@@ -320,7 +406,16 @@ class ArchiveExtension:
             "attempt": str(request.meta.get("retry_times", 0) + 1),
         }
         url = urldefrag(request.url)[0]
-        capture = self._guarded(url, lambda a: a.add_failure(url, started, fields, reason))
+        sent = None
+        if reached_server(error):
+            sent = UnansweredRequest(
+                url=url,
+                method=request.method,
+                request_headers=redacted(header_pairs(request.headers)),
+                request_body=request.body,
+                started=started,
+            )
+        capture = self._guarded(url, lambda a: a.add_failure(url, started, fields, reason, sent))
         if capture is None:
             return None
         self.crawler.stats.inc_value("archiver/warc/failures")

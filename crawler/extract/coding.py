@@ -4,7 +4,8 @@ The archive keeps bodies as they came over the wire, still compressed; the text
 is extracted from the decoded bytes. Live crawls and replay both decode here,
 so the same stored bytes always give the same text. Decoding is bounded: a
 body that decodes past ``limit`` bytes (a compression bomb) is cut there and
-flagged.
+flagged. A compressed body that ends early or is damaged midway gives what
+decodes before the damage, flagged as cut: such text is part of a page.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ _CHUNK = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class Decoded:
     body: bytes
-    problem: str | None = None  #: why the bytes may be incomplete
+    problem: str | None = None  #: why the bytes may be incomplete or not what was meant
+    cut: bool = False  #: ``body`` is the start of the page only (damaged, cut short, too large)
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
@@ -70,7 +72,7 @@ def _brotli(data: bytes, limit: int) -> tuple[bytes, str | None]:
     try:
         import brotli  # type: ignore[import-not-found]
     except ImportError:
-        return data, "brotli body and no brotli decoder installed"
+        return b"", "brotli body and no brotli decoder installed"
     try:
         body = brotli.decompress(data)
     except Exception as exc:  # brotli.error
@@ -82,7 +84,7 @@ def _zstd(data: bytes, limit: int) -> tuple[bytes, str | None]:
     try:
         import zstandard  # type: ignore[import-not-found]
     except ImportError:
-        return data, "zstd body and no zstd decoder installed"
+        return b"", "zstd body and no zstd decoder installed"
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(data)
         body = reader.read(limit + 1)
@@ -120,5 +122,5 @@ def decode_content(
             return Decoded(body, problem)
         body = decoded
         if problem is not None:
-            return Decoded(body, problem)
+            return Decoded(body, problem, cut=True)
     return Decoded(body)

@@ -2,10 +2,15 @@
 
 :func:`convert_page` takes a response as the archive stores it (status, header
 lines, body still content-coded) and decides everything between the bytes and
-the text file: is it HTML, undo the Content-Encoding, extract, settle the
-document's header look-alikes, render. The live text pipeline runs it in the
-extraction workers; ``archiver extract`` runs it on records read back from the
-WARC files. Same bytes and capture date in, same text out.
+the text file: is it HTML, undo the Content-Encoding, repair a wrongly declared
+charset, extract, settle the document's header look-alikes, render. The live
+text pipeline runs it in the extraction workers; ``archiver extract`` runs it on
+records read back from the WARC files. Same bytes and capture date in, same text out.
+
+Text is never passed off as sound when it is not: text from a body that was cut
+(``WARC-Truncated``, a compressed body that ends early or is damaged) is written,
+since it is most of the page more often than not, with the reason "text from a
+truncated body (...)"; text decoded otherwise than the page declares says how.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler.extract.charset import repair_charset
 from crawler.extract.coding import decode_content
 from crawler.outcomes import ExtractionOutcome, TextOutcome
 from crawler.text.document import (
@@ -37,6 +43,12 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: Bytes at the start of a body that sniffing looks at when there is no Content-Type.
 SNIFF_BYTES = 512
 _WORDS_RE = re.compile(r"\w+")
+#: What the WARC-Truncated values of WARC/1.1 (section 5.19) say of a body.
+TRUNCATIONS = {
+    "length": "longer than the size limit",
+    "time": "longer than the time limit",
+    "disconnect": "the connection closed before the whole body arrived",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,7 @@ def convert_page(
     original_url: str,
     fetched: date | None,
     reason: bytes | None = None,
+    truncated: str | None = None,
     extract: Callable[..., Extraction] | None = None,
 ) -> Conversion:
     """The corpus document of one archived response, or the outcome that says why not.
@@ -94,8 +107,9 @@ def convert_page(
     the response's header lines, ``url`` the URL the content stands for (links
     and site names are read from it), ``original_url`` the URL the user gave
     (the document's ``Original url``), ``fetched`` the capture date, which
-    bounds the publication date, ``reason`` the status line's reason phrase.
-    ``extract`` is the extraction function
+    bounds the publication date, ``reason`` the status line's reason phrase,
+    ``truncated`` the response record's ``WARC-Truncated`` value (the body is
+    cut: ``length``, ``time``, ``disconnect``...). ``extract`` is the extraction function
     (``ARCHIVER_EXTRACT_FUNCTION``; :func:`crawler.extract.page.extract_page`).
     """
     if not 200 <= status < 300:
@@ -104,40 +118,61 @@ def convert_page(
     decoded = decode_content(headers, body)
     if not is_html(headers, decoded.body):
         kind = media_type(list(headers)) or "no Content-Type"
-        return Conversion(TextOutcome.NOT_HTML, f"not HTML ({kind})")
+        problem = f"; {decoded.problem}" if decoded.problem else ""
+        return Conversion(TextOutcome.NOT_HTML, f"not HTML ({kind}{problem})")
     if not decoded.body.strip():
         return Conversion(TextOutcome.EMPTY, "empty body")
     if extract is None:
         from crawler.extract.page import extract_page
 
         extract = extract_page
-    content_type = header_value(list(headers), b"content-type")
+    value = header_value(list(headers), b"content-type")
+    content_type = value.decode("latin-1") if value else None
+    page = decoded.body
+    notes = _truncation_notes(decoded.problem if decoded.cut else None, truncated)
+    if decoded.problem and not decoded.cut:
+        notes.append(decoded.problem)
+    repair = repair_charset(page, content_type)
+    if repair is not None:
+        # The page's own bytes, as UTF-8 and said to be: every extractor reads them right.
+        page = repair.body
+        content_type = f"{media_type(list(headers)) or 'text/html'}; charset=utf-8"
+        notes.append(repair.note)
     try:
-        extraction = extract(
-            decoded.body,
-            url=url,
-            content_type=content_type.decode("latin-1") if content_type else None,
-            fetched=fetched,
-        )
+        extraction = extract(page, url=url, content_type=content_type, fetched=fetched)
     except Exception as exc:  # a plugged-in extractor: the page still gets an outcome
-        return Conversion(TextOutcome.FAILED, f"{type(exc).__name__}: {exc}")
+        return Conversion(TextOutcome.FAILED, _joined(f"{type(exc).__name__}: {exc}", notes))
     if extraction.outcome != ExtractionOutcome.TEXT:
         outcome = TextOutcome(extraction.outcome)
-        return Conversion(outcome, extraction.reason or str(outcome))
+        return Conversion(outcome, _joined(extraction.reason or str(outcome), notes))
     try:
         doc, text = settled_document(extraction, original_url)
     except DocumentValueError as exc:
-        return Conversion(TextOutcome.FAILED, f"cannot write the text: {exc}")
+        return Conversion(TextOutcome.FAILED, _joined(f"cannot write the text: {exc}", notes))
     if not doc.paragraphs:
-        return Conversion(TextOutcome.EMPTY, "no main text found")
+        return Conversion(TextOutcome.EMPTY, _joined("no main text found", notes))
     return Conversion(
         TextOutcome.WRITTEN,
-        decoded.problem,
+        _joined(None, notes),
         document=doc,
         text=text,
         author=extraction.author,
         language=extraction.language,
     )
+
+
+def _truncation_notes(cut: str | None, truncated: str | None) -> list[str]:
+    """The note a cut body gives its text: why it is cut (decoding, ``WARC-Truncated``)."""
+    why = [cut] if cut else []
+    if truncated:
+        meaning = TRUNCATIONS.get(truncated.strip().lower())
+        why += [meaning] if meaning else []
+        why.append(f"WARC-Truncated: {truncated}")
+    return [f"text from a truncated body ({'; '.join(why)})"] if why else []
+
+
+def _joined(reason: str | None, notes: list[str]) -> str | None:
+    return "; ".join([reason, *notes] if reason else notes) or None
 
 
 class UnreadableRecordError(ValueError):
@@ -175,6 +210,7 @@ def convert_record(
         url=url,
         original_url=original_url,
         fetched=capture_date(record.date),
+        truncated=record.header("WARC-Truncated"),
         extract=extract,
     )
 

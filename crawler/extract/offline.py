@@ -112,6 +112,7 @@ def extract_pages(
                 url=item.url,
                 original_url=item.original_url,
                 fetched=item.fetched,
+                truncated=item.truncated,
             )
             running[future] = item
     while running:
@@ -130,8 +131,9 @@ def _finish(
             # Not synced one by one: the WARC files hold everything to rebuild it again.
             write_document(summary.text_dir, job.name, conversion.text, durable=False)
         except (OSError, ValueError) as exc:
-            outcome, reason = TextOutcome.FAILED, f"cannot write text file: {exc}"
-            summary.failures.append(f"{summary.text_dir / job.name}: {reason}")
+            path = summary.text_dir / job.name
+            outcome, reason = TextOutcome.FAILED, f"could not write text file {path}: {exc}"
+            summary.failures.append(reason)
     _count(summary, report, job, outcome, reason)
 
 

@@ -71,6 +71,7 @@ class PageJob:
     body: bytes  #: entity body as stored: de-chunked, still content-coded
     warc_file: str
     offset: int
+    truncated: str | None = None  #: the original response's ``WARC-Truncated``: a cut body
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ def _page_of(
         body=original.entity_body,
         warc_file=record.file,
         offset=record.offset,
+        # The original's: a revisit says nothing of the body it stands for.
+        truncated=original.header("WARC-Truncated"),
     )
 
 

@@ -8,35 +8,47 @@ byte for byte) and the moment the request went out, in the request's meta
 (see :mod:`crawler.meta`), for the capture.
 
 It hooks into Scrapy's private HTTP/1.1 classes the way Scrapy itself swaps its
-lenient parser in; tests of the capture fail if a Scrapy release moves them.
+lenient parser in; tests of the capture fail if a Scrapy release moves them. The
+download itself is Scrapy's own ``download_request()`` code run with the
+head-keeping agent in place of Scrapy's, so that what Scrapy honours there (the
+size limits, a spider's ``download_maxsize``, its fixes) holds here too.
+
+Two things differ from Scrapy's handler, so that every request that reaches a
+server is in the archive:
+
+- Twisted's connection pool retries a request once, silently, when a reused
+  connection fails before the response (``retryAutomatically``); that attempt
+  would never be archived. Here the pool does not, and the failure goes to
+  Scrapy's RetryMiddleware: archived as a failed fetch, then retried.
+- A response head line longer than Twisted's limit (:data:`MAX_HEAD_LINE`) ends the
+  download with that reason, not as a connection "closed cleanly".
 """
 
 from __future__ import annotations
 
+import types
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from scrapy.core.downloader.handlers import http11 as scrapy_http11
 from scrapy.core.downloader.handlers.http11 import (
     HTTP11DownloadHandler,
-    ResponseDataLossError,
     _LenientHTTP11ClientFactory,
     _LenientHTTP11ClientProtocol,
     _LenientHTTPClientParser,
     _ResultT,
     _ScrapyAgent,
-    get_dataloss_msg,
-    logger,
-    maybe_deferred_to_future,
-    wrap_twisted_exceptions,
 )
 from scrapy.exceptions import IgnoreRequest
 from twisted.web._newclient import STATUS
 
 from crawler.extensions.archive import ArchiveExtension
-from crawler.failures import ARCHIVE_STOPPED
+from crawler.failures import ARCHIVE_STOPPED, WireError
 from crawler.meta import CAPTURE_META, EXCHANGE_META, HEAD_META, REASON_META, STARTED_META
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -47,8 +59,19 @@ if TYPE_CHECKING:
     from twisted.web.iweb import IResponse
 
 
+#: The longest line of a response head, in bytes: Twisted's line limit, kept as it is.
+MAX_HEAD_LINE: int = _LenientHTTPClientParser.MAX_LENGTH
+
+
 class _HeadKeepingParser(_LenientHTTPClientParser):
     """Scrapy's lenient response parser, noting every line of the head as received."""
+
+    MAX_LENGTH = MAX_HEAD_LINE
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # Twisted only drops the connection, which then reads as closed cleanly.
+        # Raised here, the protocol gives up with this error as the reason.
+        raise WireError(f"response header line longer than {self.MAX_LENGTH} bytes")
 
     def lineReceived(self, line: bytes) -> None:
         if self.state == STATUS:
@@ -84,12 +107,37 @@ class _HeadKeepingAgent(_ScrapyAgent):
         return super()._cb_bodyready(txresponse, request)
 
 
+def _scrapy_download_with(
+    agent: type[_ScrapyAgent],
+) -> Callable[[HTTP11DownloadHandler, Request], Coroutine[Any, Any, Response]]:
+    """Scrapy's ``HTTP11DownloadHandler.download_request()``, building ``agent`` instead.
+
+    The same code object, run with the handler module's globals but for the
+    agent class: Scrapy's own download logic, with nothing of it copied here.
+    """
+    scrapy_code = HTTP11DownloadHandler.download_request
+    function = types.FunctionType(
+        scrapy_code.__code__,
+        {**vars(scrapy_http11), "_ScrapyAgent": agent},
+        scrapy_code.__name__,
+        scrapy_code.__defaults__,
+        scrapy_code.__closure__,
+    )
+    function.__kwdefaults__ = scrapy_code.__kwdefaults__
+    return function
+
+
+_download_keeping_heads = _scrapy_download_with(_HeadKeepingAgent)
+
+
 class ArchivingHTTP11DownloadHandler(HTTP11DownloadHandler):
     """Downloads like Scrapy's handler and keeps the raw response head and start time."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._pool._factory = _HeadKeepingFactory
+        # A silent second attempt would reach the server without reaching the archive.
+        self._pool.retryAutomatically = False
         self._archive: ArchiveExtension | None = None
 
     def _archive_failed(self) -> bool:
@@ -106,22 +154,4 @@ class ArchivingHTTP11DownloadHandler(HTTP11DownloadHandler):
         for key in (HEAD_META, REASON_META, CAPTURE_META, EXCHANGE_META):
             request.meta.pop(key, None)
         request.meta[STARTED_META] = datetime.now(UTC)
-        # The agent set-up of HTTP11DownloadHandler.download_request(), with our agent.
-        agent = _HeadKeepingAgent(
-            contextFactory=self._contextFactory,
-            bindAddress=self._bind_address,
-            pool=self._pool,
-            maxsize=self._default_maxsize,
-            warnsize=self._default_warnsize,
-            fail_on_dataloss=self._fail_on_dataloss,
-            crawler=self._crawler,
-            tls_verbose_logging=self._tls_verbose_logging,
-        )
-        try:
-            with wrap_twisted_exceptions():
-                return await maybe_deferred_to_future(agent.download_request(request))
-        except ResponseDataLossError:
-            if not self._fail_on_dataloss_warned:
-                logger.warning(get_dataloss_msg(request.url))
-                self._fail_on_dataloss_warned = True
-            raise
+        return await _download_keeping_heads(self, request)

@@ -1,14 +1,21 @@
-"""Record in the index what became of every input entry, and count the changes."""
+"""Record in the index what became of every input entry, and count the changes.
+
+An entry whose URL had credentials says so in its reason (never which ones):
+:data:`~crawler.inputs.CREDENTIALS_SENT`. Entries that a component drops before
+they get here are recorded the same way, by :class:`~crawler.extensions.ledger.InputLedger`.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crawler import changes
 from crawler.extensions.archive import ArchiveExtension, archive_of
+from crawler.extensions.ledger import InputLedger
 from crawler.index import SeedRow
-from crawler.inputs import Rejected
+from crawler.inputs import CREDENTIALS_SENT, Rejected, Seed
 from crawler.items import ArchivedCopy, Page, SeedOutcome
 from crawler.outcomes import InputOutcome
 
@@ -26,6 +33,7 @@ class SeedIndexPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._archive: ArchiveExtension | None = None
+        self._ledger: InputLedger | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -33,6 +41,9 @@ class SeedIndexPipeline:
 
     def open_spider(self) -> None:
         self._archive = archive_of(self.crawler)
+        self._ledger = self.crawler.get_extension(InputLedger)
+        if self._ledger is not None:
+            self._ledger.attach(self.record)
         stats = self.crawler.stats
         # Every count is in the stats, zeros too, so that each crawl's record has them all.
         for name in ("new", "changed", "unchanged", changes.FAILED, changes.NOT_DUE):
@@ -42,7 +53,15 @@ class SeedIndexPipeline:
         logger.info("%s", changes.render(self.crawler.stats.get_stats()))
 
     def process_item(self, item: Any) -> Any:
+        if isinstance(item, (Page, SeedOutcome)):
+            self.record(item)
+        return item
+
+    def record(self, item: Page | SeedOutcome) -> None:
+        """Archive and index the outcome of ``item``'s input entry, and count it."""
         assert self._archive is not None
+        if self._ledger is not None:
+            self._ledger.settle(item.seed)
         if isinstance(item, Page):
             copy = item.archived_copy
             if copy is not None:
@@ -57,10 +76,10 @@ class SeedIndexPipeline:
                 capture_id=item.capture.capture_id,
                 final_url=item.url,
                 text_path=item.text_path,
-                reason=item.text_reason if copy is None else f"{copy.failure} (archived copy used)",
+                reason=_page_reason(item, copy),
                 archived_copy=copy.timestamp if copy is not None else None,
             )
-        elif isinstance(item, SeedOutcome):
+        else:
             seed = item.seed
             row = SeedRow(
                 url=seed.text if isinstance(seed, Rejected) else seed.url,
@@ -72,13 +91,15 @@ class SeedIndexPipeline:
                 reason=item.reason,
                 capture_id=item.capture.capture_id if item.capture else None,
                 final_url=item.url,
+                text_path=item.text_path,
             )
-        else:
-            return item
+        if isinstance(item.seed, Seed) and item.seed.authorized:
+            row = replace(
+                row, reason=f"{row.reason}; {CREDENTIALS_SENT}" if row.reason else CREDENTIALS_SENT
+            )
         self._archive.record_seed(row)
         self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
         self._count(item)
-        return item
 
     def _count(self, item: Page | SeedOutcome) -> None:
         stats = self.crawler.stats
@@ -104,3 +125,11 @@ class SeedIndexPipeline:
             fields["original-failure-record"] = copy.failure_capture.record_id
         self._archive.record_link(page.seed.url, fields, refers_to=page.capture.record_id)
         self.crawler.stats.inc_value("archiver/seeds/archived_copies")
+
+
+def _page_reason(page: Page, copy: ArchivedCopy | None) -> str | None:
+    """A fetched page's seed reason: what its text says, and that an archived copy stood in."""
+    if copy is None:
+        return page.text_reason
+    used = f"{copy.failure} (archived copy used)"
+    return f"{used}; {page.text_reason}" if page.text_reason else used

@@ -14,7 +14,18 @@ version it repeats. New bytes whose text has the same digest as the URL's
 current version (an ad, a token) leave the text file and the history alone
 (``unchanged``, no conversion record). Changed text is a new version: a new
 conversion record, and the text file holds the latest; every earlier version
-stays in its conversion record (``archiver history``).
+stays in its conversion record (``archiver history``). A revisit whose text file
+is missing or holds other text is extracted again from the original's bytes
+(same bytes, same text) and the file written anew.
+
+A text file that cannot be written (a full disk, a ``text/`` that is not a
+writable folder) loses nothing silently and stops the crawl, since such
+faults do not heal mid-crawl: the capture's text outcome is ``failed`` with
+"could not write text file PATH: [Errno 28] No space left on device", the input
+entry's outcome is ``incomplete`` (listed in ``failures``, done again by
+``--resume``), the close reason is ``archiver_text_write_error``. The file is
+staged before its conversion record is archived, so a text that cannot be
+written leaves no version behind, and never a partial file.
 """
 
 from __future__ import annotations
@@ -25,15 +36,15 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
 from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.extract.pool import ExtractionPool
 from crawler.items import Page, SeedOutcome
 from crawler.layout import Layout
-from crawler.outcomes import Change, TextOutcome
-from crawler.text.document import file_name, write_document
+from crawler.outcomes import Change, InputOutcome, TextOutcome
+from crawler.text.document import file_name, stage_document
 from crawler.warc.exchange import stored_headers
 from crawler.warc.records import sha1_digest
 
@@ -45,8 +56,16 @@ if TYPE_CHECKING:
     from crawler.archive import Capture
     from crawler.extract.convert import Conversion
     from crawler.index import TextVersion
+    from crawler.text.document import StagedDocument
 
 logger = logging.getLogger(__name__)
+
+#: The close reason of a crawl stopped because a text file could not be written.
+TEXT_WRITE_ERROR_REASON = "archiver_text_write_error"
+
+
+class TextFileError(Exception):
+    """A page's text file could not be written; the message is the reason recorded."""
 
 
 class TextPipeline:
@@ -64,6 +83,7 @@ class TextPipeline:
         self.text_dir = self.layout.text_dir
         self._archive: ArchiveExtension | None = None
         self._pool: ExtractionPool | None = None
+        self._stopping = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -95,6 +115,8 @@ class TextPipeline:
                 )
             try:
                 await self._page(item)
+            except TextFileError as exc:
+                return self._incomplete(item, str(exc))
             except Exception as exc:
                 # An extractor plugged in by the user, a stopped pool: the page still gets
                 # an outcome, and the item goes on to be indexed.
@@ -118,6 +140,7 @@ class TextPipeline:
         else:
             # A page from a spider that did not keep the exchange: Scrapy's decoded view.
             status, reason, headers, body = page.status, None, list(page.headers), page.body
+        truncated = exchange.truncated if exchange is not None else None
         conversion: Conversion = await maybe_deferred_to_future(
             self._pool.run(
                 body,
@@ -127,6 +150,7 @@ class TextPipeline:
                 url=page.source_url,
                 original_url=page.seed.url,
                 fetched=date.fromisoformat(page.capture.fetched_at[:10]),
+                truncated=truncated,
             )
         )
         if conversion.outcome != TextOutcome.WRITTEN or conversion.text is None:
@@ -181,25 +205,29 @@ class TextPipeline:
         words = len(conversion.text.split())
         current = self._current(page)
         name = self._name(page)
+        # Text from a cut body, or decoded otherwise than declared: the entry says so too.
+        page.text_reason = conversion.reason
         if current is not None and current.text_digest == digest:
             # Same text from other bytes: no new version. The file is only written when
-            # this input names it otherwise than the one that wrote the version.
-            if not self._holds(name, digest) and not self._write_file(page, name, conversion):
-                return
+            # this input names it otherwise than the one that wrote the version (or when
+            # it is missing: a text that could not be written in an interrupted crawl).
+            if not self._holds(name, digest):
+                self._put_in_place(page, self._stage(page, name, conversion.text))
             self._unchanged(page, current, f"same text as text version {current.version}")
             return
+        staged = self._stage(page, name, conversion.text)
         converted: dict[str, str] = {}
         # A replay archives nothing again: its text is made anew from records already kept,
         # and a page's row keeps the conversion record of the crawl that fetched it.
         if not self._archive.replaying:
             conversion_id = self._archive.record_conversion(page.capture, conversion.text)
             if conversion_id is None:
+                staged.discard()
                 reason = "the conversion record could not be archived"
                 self._no_text(page, TextOutcome.FAILED, reason)
                 return
             converted = {"conversion_record_id": conversion_id}
-        if not self._write_file(page, name, conversion):
-            return
+        self._put_in_place(page, staged)
         relative = self.layout.text_relative(name)
         page.text_path = relative
         seen = current is not None or page.capture.seen_before
@@ -223,20 +251,48 @@ class TextPipeline:
             return False
         return digest is not None and sha1_digest(data) == digest
 
-    def _write_file(self, page: Page, name: str, conversion: Conversion) -> bool:
-        assert conversion.text is not None
+    def _stage(self, page: Page, name: str, text: str) -> StagedDocument:
+        """The text written beside its file; TextFileError when it cannot be written."""
         try:
             self.text_dir.mkdir(parents=True, exist_ok=True)
             # Not synced to disk one by one: the conversion record holds the same text.
-            write_document(self.text_dir, name, conversion.text, durable=False)
+            return stage_document(self.text_dir, name, text, durable=False)
         except OSError as exc:
-            logger.warning(
-                "Could not write %(path)s", {"path": self.text_dir / name}, exc_info=True
+            raise self._write_failed(page, name, exc) from exc
+
+    def _put_in_place(self, page: Page, staged: StagedDocument) -> None:
+        try:
+            staged.commit()
+        except OSError as exc:
+            staged.discard()
+            raise self._write_failed(page, staged.target.name, exc) from exc
+
+    def _write_failed(self, page: Page, name: str, exc: OSError) -> TextFileError:
+        """Record that the text file ``name`` could not be written; the error to raise."""
+        error = f"[Errno {exc.errno}] {exc.strerror}" if exc.errno and exc.strerror else str(exc)
+        reason = f"could not write text file {self.layout.text_relative(name)}: {error}"
+        # The reason says it all (errno and path): no traceback per page of a full disk.
+        logger.error("%(reason)s (%(url)s)", {"reason": reason, "url": page.seed.url})
+        self.crawler.stats.inc_value("archiver/text/write_errors")
+        self._no_text(page, TextOutcome.FAILED, reason)
+        return TextFileError(reason)
+
+    def _incomplete(self, page: Page, reason: str) -> SeedOutcome:
+        """The entry of a page archived without its text file; the crawl stops.
+
+        A full disk does not heal mid-crawl: going on would only add entries that
+        ``--resume`` has to do again.
+        """
+        if not self._stopping:
+            self._stopping = True
+            logger.error("A text file could not be written; stopping the crawl")
+            assert self.crawler.engine is not None
+            deferred_from_coro(
+                self.crawler.engine.close_spider_async(reason=TEXT_WRITE_ERROR_REASON)
             )
-            self.crawler.stats.inc_value("archiver/text/write_errors")
-            self._no_text(page, TextOutcome.FAILED, f"cannot write text file: {exc}")
-            return False
-        return True
+        return SeedOutcome(
+            page.seed, InputOutcome.INCOMPLETE, reason, capture=page.capture, url=page.url
+        )
 
     def _no_text(self, page: Page, outcome: TextOutcome, reason: str) -> None:
         page.text_reason = reason

@@ -3,7 +3,13 @@
 Run it with ``scrapy crawl urls -a urls=FILE`` (a folder of corpus documents,
 or ``-`` for standard input, work too) or ``archiver crawl FILE``. Every input
 entry ends as an item: a :class:`~crawler.items.Page` for a fetched page, a
-:class:`~crawler.items.SeedOutcome` saying why there is none otherwise.
+:class:`~crawler.items.SeedOutcome` saying why there is none otherwise; the
+:class:`~crawler.extensions.ledger.InputLedger` sees to the entries that a
+component drops on the way.
+
+Credentials in an input URL are sent as the ``Authorization`` header of that
+entry's request only (Scrapy's redirect middleware drops it on a redirect to
+another scheme, host or port); the request's URL is the URL without them.
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ from urllib.parse import urldefrag
 
 from scrapy import Request, Spider
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.spidermiddlewares.urllength import UrlLengthMiddleware
+from scrapy.utils.conf import build_component_list
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
+from w3lib.http import basic_auth_header
 
 from crawler.due import due_setting, not_due_reason
 from crawler.extensions.archive import ArchiveExtension
 from crawler.extensions.exchange import header_pairs
+from crawler.extensions.ledger import InputLedger
 from crawler.failures import describe, outcome_of
 from crawler.inputs import (
     STDIN,
@@ -67,6 +78,8 @@ class UrlsSpider(Spider):
     wayback = ""
     due: timedelta | None = None  #: ARCHIVER_DUE: only URLs last captured longer ago
     due_spec = ""
+    #: Longest request URL that Scrapy's UrlLengthMiddleware lets through; 0: no limit.
+    url_limit = 0
 
     def __init__(self, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -85,6 +98,7 @@ class UrlsSpider(Spider):
         spider.wayback = settings.get("ARCHIVER_WAYBACK_URL")
         spider.due_spec = str(settings.get("ARCHIVER_DUE") or "").strip()
         spider.due = due_setting(spider.due_spec)
+        spider.url_limit = url_length_limit(settings)
         return spider
 
     @classmethod
@@ -100,6 +114,7 @@ class UrlsSpider(Spider):
     # -- input ---------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
+        ledger = self.crawler.get_extension(InputLedger)
         done = self._done_before() if self.resume else set()
         if done is None:
             return
@@ -110,7 +125,15 @@ class UrlsSpider(Spider):
         ) is not None:
             for entry in batch:
                 if entry.position not in done:
-                    yield self._start_item(entry)
+                    item = self._start_item(entry)
+                    if ledger is not None:
+                        # Before Scrapy sees it: a spider middleware may drop it.
+                        ledger.expect(
+                            item.seed if isinstance(item, SeedOutcome) else item.meta[SEED_META]
+                        )
+                    yield item
+        if ledger is not None:
+            ledger.input_read()
 
     def _done_before(self) -> set[int] | None:
         """Entries that interrupted crawls of this input saw through; None for all of them."""
@@ -137,24 +160,37 @@ class UrlsSpider(Spider):
             level = logging.DEBUG if entry.kind == InputOutcome.DUPLICATE else logging.WARNING
             _log_skipped(level, entry, entry.text, entry.reason)
             return SeedOutcome(entry, entry.kind, entry.reason)
+        entry, credentials = entry.take_credentials()
         if self.due is not None and (reason := self._not_due(entry)) is not None:
             stats.inc_value("archiver/input/not_due")
             logger.debug("Not due: %(url)s, %(reason)s", {"url": entry.url, "reason": reason})
             return SeedOutcome(entry, InputOutcome.NOT_DUE, reason)
+        problem: str | None
         try:
             request = Request(
                 entry.url,
                 callback=self.parse,
                 errback=self.failed,
+                headers=_authorization(credentials),
                 meta={SEED_META: entry},
                 dont_filter=True,
             )
         except ValueError as exc:
-            stats.inc_value("archiver/input/invalid")
-            _log_skipped(logging.WARNING, entry, entry.url, str(exc))
-            return SeedOutcome(entry, InputOutcome.INVALID, str(exc))
-        stats.inc_value("archiver/input/seeds")
-        return request
+            problem = str(exc)
+        else:
+            # Checked here, not left to the middleware: it would drop the request unrecorded.
+            if (problem := self._too_long(request.url)) is None:
+                stats.inc_value("archiver/input/seeds")
+                return request
+        stats.inc_value("archiver/input/invalid")
+        _log_skipped(logging.WARNING, entry, entry.url, problem)
+        return SeedOutcome(entry, InputOutcome.INVALID, problem)
+
+    def _too_long(self, url: str) -> str | None:
+        """Why Scrapy's UrlLengthMiddleware would drop a request for ``url``; None if not."""
+        if not self.url_limit or len(url) <= self.url_limit:
+            return None
+        return f"URL of {len(url)} characters, longer than URLLENGTH_LIMIT ({self.url_limit})"
 
     def _not_due(self, entry: Seed) -> str | None:
         """Why ``entry`` is not fetched under ``--due``; None when it is due."""
@@ -199,13 +235,17 @@ class UrlsSpider(Spider):
 
     # -- archived copies of dead URLs -------------------------------------
 
-    def _find_copy(self, seed: Seed, reason: str, capture: Capture | None) -> Request:
+    def _find_copy(self, seed: Seed, reason: str, capture: Capture | None) -> Request | SeedOutcome:
+        lookup = cdx_url(self.wayback, seed.url, seed.published or datetime.now(UTC))
+        if (problem := self._too_long(lookup)) is not None:
+            problem = f"{reason}; no archived copy looked for: its lookup {problem}"
+            return SeedOutcome(seed, InputOutcome.FAILED, problem, capture)
         logger.debug(
             "%(url)s is dead (%(reason)s): looking for an archived copy",
             {"url": seed.url, "reason": reason},
         )
         return Request(
-            cdx_url(self.wayback, seed.url, seed.published or datetime.now(UTC)),
+            lookup,
             callback=self.copy_found,
             errback=self.copy_lookup_failed,
             meta={SEED_META: seed, FAILURE_META: (reason, capture)},
@@ -240,6 +280,25 @@ class UrlsSpider(Spider):
         assert failure.value is not None
         problem = f"{reason}; archived copy lookup failed: {describe(failure.value)}"
         yield SeedOutcome(request.meta[SEED_META], InputOutcome.FAILED, problem, capture)
+
+
+def url_length_limit(settings: BaseSettings) -> int:
+    """URLLENGTH_LIMIT while Scrapy's UrlLengthMiddleware is on (it drops longer URLs), else 0."""
+    limit = settings.getint("URLLENGTH_LIMIT")
+    if not limit:
+        return 0
+    for component in build_component_list(settings.getwithbase("SPIDER_MIDDLEWARES")):
+        cls = load_object(component) if isinstance(component, str) else component
+        if isinstance(cls, type) and issubclass(cls, UrlLengthMiddleware):
+            return limit
+    return 0
+
+
+def _authorization(credentials: tuple[str, str] | None) -> dict[str, bytes]:
+    """The ``Authorization`` header for the credentials of an input URL, if it had any."""
+    if credentials is None:
+        return {}
+    return {"Authorization": basic_auth_header(*credentials, encoding="utf-8")}
 
 
 def _own_capture(request: Request) -> Capture | None:

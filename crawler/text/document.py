@@ -346,11 +346,50 @@ def write_document(folder: Path, name: str, text: str, *, durable: bool = True) 
     must exist; ``name`` must be a plain file name, never a path. With
     ``durable=False`` nothing is synced to disk: still atomic for readers, not
     across a power cut, and much cheaper when the text is kept elsewhere too.
+    On any error (a full disk: OSError) nothing is left behind and the old
+    file, if any, is as it was.
+    """
+    staged = stage_document(folder, name, text, durable=durable)
+    try:
+        return staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class StagedDocument:
+    """A document written beside its target, not yet in place: commit or discard it.
+
+    Staging first lets a caller find out whether the text can be written at all
+    (a full disk fails here, with nothing left behind) before it records that
+    it was, and only then put the file in place.
+    """
+
+    temp: Path
+    target: Path
+    durable: bool
+
+    def commit(self) -> Path:
+        """Rename the staged file over the target (atomic) and return the target."""
+        os.replace(self.temp, self.target)
+        if self.durable:
+            _fsync_folder(self.target.parent)
+        return self.target
+
+    def discard(self) -> None:
+        """Remove the staged file; the target stays as it was."""
+        self.temp.unlink(missing_ok=True)
+
+
+def stage_document(folder: Path, name: str, text: str, *, durable: bool = True) -> StagedDocument:
+    """Write ``text`` to a temporary file beside ``folder / name``: see :func:`write_document`.
+
+    OSError when the bytes cannot be written, and then no temporary file remains.
     """
     if not name or name in {".", ".."} or "/" in name or "\0" in name or os.sep in name:
         raise ValueError(f"not a plain file name: {name!r}")
     data = text.encode("utf-8")
-    target = folder / name
     # Not tempfile: its files are created 0600, and the umask should decide, as
     # for any other file. The dot and the suffix keep it out of "*.txt" scans.
     temp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
@@ -363,13 +402,10 @@ def write_document(folder: Path, name: str, text: str, *, durable: bool = True) 
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-        os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if durable:
-        _fsync_folder(folder)
-    return target
+    return StagedDocument(temp, folder / name, durable)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -21,6 +21,32 @@ Header = tuple[bytes, bytes]
 #: is de-chunked, so keeping the header would describe bytes we do not store.
 DROPPED_RESPONSE_HEADERS = frozenset({b"transfer-encoding"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class SentRequest(Protocol):
+    """A request as it went out: what a ``request`` record holds."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def request_headers(self) -> list[Header]: ...
+    @property
+    def request_body(self) -> bytes: ...
+    @property
+    def started(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredRequest:
+    """A request that reached a server and got no response (a reset, a timeout...)."""
+
+    url: str  #: the absolute URL requested, without fragment
+    method: str
+    request_headers: list[Header]
+    request_body: bytes
+    started: datetime  #: when the request was sent (UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +91,7 @@ def host_header(url: str) -> bytes:
     return host.encode("idna") if not host.isascii() else host.encode("ascii")
 
 
-def request_block(exchange: Exchange) -> bytes:
+def request_block(exchange: SentRequest) -> bytes:
     """The HTTP request message header as the client sent it."""
     lines = [
         b"%s %s HTTP/1.1\r\n" % (exchange.method.encode("ascii"), request_target(exchange.url))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from warcio.recordbuilder import RecordBuilder
 from warcio.statusandheaders import StatusAndHeaders
 
-from crawler.warc.exchange import Exchange, request_block, response_block
+from crawler.warc.exchange import Exchange, SentRequest, request_block, response_block
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -96,9 +96,13 @@ def _record(
     payload: bytes,
     http_block: bytes | None = None,
     is_request: bool = False,
-    payload_digest: bool = True,
+    payload_digest: bool | str = True,
 ) -> ArcWarcRecord:
-    """A record with the usual header order; ``fields`` with empty values are left out."""
+    """A record with the usual header order; ``fields`` with empty values are left out.
+
+    ``payload_digest`` is True to compute the payload's digest, False for none, or
+    the digest itself when the caller has it already (the payload is not read again).
+    """
     named = [
         ("WARC-Type", record_type),
         ("WARC-Record-ID", record_id),
@@ -109,7 +113,8 @@ def _record(
     headers = StatusAndHeaders("", [(k, v) for k, v in named if v], protocol=WARC_VERSION)
     headers.add_header("WARC-Block-Digest", sha1_digest(http_block or b"", payload))
     if payload_digest:
-        headers.add_header("WARC-Payload-Digest", sha1_digest(payload))
+        digest = sha1_digest(payload) if payload_digest is True else payload_digest
+        headers.add_header("WARC-Payload-Digest", digest)
     headers.add_header("Content-Type", content_type)
     http_headers = None if http_block is None else RawHttpHeaders(http_block, is_request=is_request)
     return _builder.create_warc_record(
@@ -123,7 +128,7 @@ def _record(
     )
 
 
-def request_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
+def request_record(exchange: SentRequest, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
     return _record(
         "request",
         record_id=record_id,
@@ -137,7 +142,10 @@ def request_record(exchange: Exchange, *, record_id: str, concurrent_to: str) ->
     )
 
 
-def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -> ArcWarcRecord:
+def response_record(
+    exchange: Exchange, *, record_id: str, concurrent_to: str, payload_digest: str | None = None
+) -> ArcWarcRecord:
+    """The response as received; ``payload_digest``, when known, spares reading the body again."""
     return _record(
         "response",
         record_id=record_id,
@@ -151,6 +159,7 @@ def response_record(exchange: Exchange, *, record_id: str, concurrent_to: str) -
         content_type=HTTP_RESPONSE_TYPE,
         payload=exchange.body,
         http_block=response_block(exchange),
+        payload_digest=payload_digest or True,
     )
 
 

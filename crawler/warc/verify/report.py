@@ -151,4 +151,12 @@ def render_report(run: RunReport, *, shown: int = MAX_PROBLEMS_SHOWN) -> str:
     for report in run.files:
         lines += render_file(report, shown=shown)
     lines.append(render_summary(run))
+    still_open = sum(1 for report in run.files if report.still_open)
+    if still_open:
+        lines.append(
+            f"{_count(still_open, 'file')} still open: unless a crawl is writing "
+            f"{'it' if still_open == 1 else 'them'}, `archiver recover DIR` closes "
+            f"{'it' if still_open == 1 else 'them'} (a torn last record cut off and kept "
+            "aside) and indexes the records the index lacks"
+        )
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Scrapy extensions of the archiver (``EXTENSIONS``): the capture of every exchange."""

@@ -1,0 +1,1 @@
+"""Item pipelines of the archiver (``ITEM_PIPELINES``): text files and seed outcomes."""

@@ -1,0 +1,1 @@
+"""Spiders of the archiver (``SPIDER_MODULES``): ``urls``."""

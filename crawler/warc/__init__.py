@@ -1,0 +1,1 @@
+"""WARC files: exchanges, their records, the writer, the reader and the checker."""
