@@ -69,6 +69,7 @@ class Capture:
     #: The row belongs to an earlier crawl (a replay into the archive it replays): this
     #: crawl leaves it as it is.
     reused: bool = False
+    warc_offset: int | None = None  #: where the record starts in ``warc_file``
 
 
 def as_json(value: Mapping[str, Any]) -> str:
@@ -258,6 +259,7 @@ class Archive:
             revisit_of=row.refers_to,
             profile=profile,
             seen_before=previous is not None,
+            warc_offset=location.offset,
         )
 
     def add_failure(
@@ -293,7 +295,14 @@ class Archive:
             request_record_id=request_id,
         )
         capture_id = self.index.add_capture(self.crawl_id, row)
-        return Capture(capture_id, record_id, url, row.fetched_at, location.filename)
+        return Capture(
+            capture_id,
+            record_id,
+            url,
+            row.fetched_at,
+            location.filename,
+            warc_offset=location.offset,
+        )
 
     def add_metadata(
         self,

@@ -45,14 +45,15 @@ OPTIONS_PASSED_ON = ("schedule",)
 
 CRAWL_SYNTAX = (
     "INPUT [-o DIR] [--resume] [--archived] [--replay DIR [--at WHEN]] [--requisites] "
-    "[--due DURATION] [Scrapy options]"
+    "[--due DURATION] [--items FILE] [Scrapy options]"
 )
 CRAWL_DESCRIPTION = (
     "Archive every URL of INPUT: each HTTP exchange into WARC files, the text of each page "
     "into DIR/text, what became of each entry into DIR/index.sqlite. INPUT is a URL list "
     "(one URL a line), a folder of corpus documents (the Original url of each *.txt), or - "
-    "for standard input. Scrapy's feed export (-o/-O of 'scrapy crawl') is not offered: -o "
-    "is the archive folder, and the index holds each entry's outcome."
+    "for standard input. --items FILE also writes one item per entry (what became of it: "
+    "outcome, reason, status, title, date, text file, WARC record) with Scrapy's feed export, "
+    "in the format of FILE's extension (.jsonl, .json, .csv, .xml); -o is the archive folder."
 )
 CRAWL_EXAMPLES = (
     "archiver crawl urls.txt                    # into ./archives",
@@ -62,13 +63,13 @@ CRAWL_EXAMPLES = (
     "archiver crawl urls.txt --resume           # go on with an interrupted crawl",
     "archiver crawl urls.txt --due 6h           # only URLs last captured over 6 hours ago",
     "archiver crawl urls.txt --replay archives --at 2026-11-27 -o replayed",
+    "archiver crawl urls.txt --items items.csv  # and one CSV row per entry",
     "archiver crawl urls.txt -s DOWNLOAD_DELAY=2 -L WARNING --logfile crawl.log",
 )
 #: What to use instead of options of ``scrapy crawl`` that mean nothing, or else, here.
 CRAWL_HINTS = {
-    "-O": "archiver crawl has no feed export (-o is the archive folder); each entry's "
-    "outcome is in the index, DIR/index.sqlite, table seeds",
-    "--overwrite-output": "archiver crawl has no feed export (-o is the archive folder)",
+    "-O": "--items FILE writes the item feed (-o is the archive folder)",
+    "--overwrite-output": "--items FILE writes the item feed (-o is the archive folder)",
 }
 #: ``archiver crawl``'s own options and the setting each one sets.
 CRAWL_SETTINGS = (
@@ -103,6 +104,7 @@ def crawl_parser(*, with_input: bool = False) -> StrictParser:
     add("--at", metavar="WHEN", help="with --replay: the captures closest to WHEN (a date)")
     add("--requisites", action="store_true", help="also each page's styles, scripts, images")
     add("--due", metavar="DURATION", help="only URLs last captured over DURATION ago (6h, 1d)")
+    add("--items", metavar="FILE", help="also one item per entry into FILE (.jsonl, .csv...)")
     scrapy = parser.add_argument_group("Scrapy options")
     scrapy.add_argument(
         "-s", "--set", metavar="NAME=VALUE", action="append", default=[], help="a setting"
@@ -156,6 +158,8 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         ("--logfile", known.logfile),
         ("--pidfile", known.pidfile),
         ("--profile", known.profile),
+        # Scrapy's feed export, overwriting FILE: one run's entries, not appended to another's.
+        ("-O", known.items),
     ):
         if value:
             result += [flag, value]

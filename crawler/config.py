@@ -35,6 +35,9 @@ def setting_problems(settings: BaseSettings) -> list[str]:
         ("ARCHIVER_MAX_CRAWL_DELAY", float, 0, None),
         ("ARCHIVER_MAX_RETRY_AFTER", float, 0, None),
         ("ARCHIVER_REQUISITES_MAX", int, 1, None),
+        ("ARCHIVER_PROGRESS_INTERVAL", float, 0, None),
+        ("ARCHIVER_MAX_DECODED_SIZE", int, 1, None),
+        ("ARCHIVER_ROBOTSTXT_MAX_SIZE", int, 1, None),
     )
     for name, kind, low, high in bounds:
         value = _number(settings, name, kind)

@@ -50,7 +50,11 @@ FAULT_STATS = (
     "archiver/cdxj/errors",
     "archiver/text/write_errors",
     "archiver/index/finish_errors",
+    "archiver/recover/problems",
 )
+#: Stats whose names begin so are faults too: a feed export (``--items``, ``-O``) whose
+#: file could not be stored (Scrapy counts them per storage, e.g. ``.../FileFeedStorage``).
+FAULT_STAT_PREFIXES = ("feedexport/failed_count/",)
 #: Where the seed pipeline counts each input entry's outcome.
 SEED_STATS_PREFIX = "archiver/seeds/"
 
@@ -66,13 +70,14 @@ def failed_entries(stats: Mapping[str, object]) -> dict[str, int]:
 
 
 def faults(stats: Mapping[str, object]) -> dict[str, int]:
-    """The :data:`FAULT_STATS` above zero, by name."""
-    found = {}
-    for name in FAULT_STATS:
-        count = stats.get(name)
-        if isinstance(count, int) and count > 0:
-            found[name] = count
-    return found
+    """The :data:`FAULT_STATS` (and :data:`FAULT_STAT_PREFIXES`) above zero, by name."""
+    return {
+        name: count
+        for name, count in stats.items()
+        if (name in FAULT_STATS or name.startswith(FAULT_STAT_PREFIXES))
+        and isinstance(count, int)
+        and count > 0
+    }
 
 
 def crawl_exit_code(reasons: Iterable[str], stats: Mapping[str, object]) -> int:

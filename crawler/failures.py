@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from OpenSSL.SSL import Error as SSLError
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -72,13 +73,15 @@ _NOT_SENT: tuple[type[BaseException], ...] = (
 def reached_server(error: BaseException) -> bool:
     """Whether a failed download's request went out to a server.
 
-    Not when the host did not resolve or the connection was never made (refused,
-    unreachable, a connect timeout); otherwise the request was sent and the
-    failure came after (a reset, a cut body, a timeout waiting for the answer).
-    A download that timed out while its connection was still being made, with no
-    connect error to say so, counts as sent.
+    Not when the host did not resolve, the connection was never made (refused,
+    unreachable, a connect timeout) or its TLS handshake failed; otherwise the
+    request was sent and the failure came after (a reset, a cut body, a timeout
+    waiting for the answer). A download that timed out while its connection was
+    still being made, with no connect error to say so, counts as sent.
     """
     if isinstance(error, IgnoreRequest):
+        return False
+    if any(isinstance(value, (SSLError, *_NOT_SENT)) for value in _wrapped(error)):
         return False
     seen: BaseException | None = error
     while seen is not None:

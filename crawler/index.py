@@ -174,6 +174,10 @@ class TextVersion:
     text_path: str | None
     title: str | None
     version: int  #: 1 for the oldest text version of the URL
+    published: str | None = None
+    site_name: str | None = None
+    author: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +197,20 @@ class SeedRow:
     archived_copy: str | None = None  #: timestamp of the web archive capture used instead
 
 
-def read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A connection to the index at ``path`` that can only read it (rows as sqlite3.Row).
+def read_only(
+    path: Path, *, check_same_thread: bool = True, tidy: bool = False
+) -> sqlite3.Connection:
+    """A connection to the index at ``path`` that only reads it (rows as sqlite3.Row).
 
     What reads an archive (replay, extract, export, reindex's comparison) never
     changes it, nor migrates an index of an older schema. sqlite3.Error if unusable.
+    ``tidy``, for a folder this process holds (a crawl's own end report), opens it
+    read-write, though only to read, so that closing the last connection removes
+    the WAL files that a read-only one leaves behind.
     """
+    mode = "rw" if tidy else "ro"
     db = sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=check_same_thread
+        f"{path.resolve().as_uri()}?mode={mode}", uri=True, check_same_thread=check_same_thread
     )
     db.row_factory = sqlite3.Row
     return db
@@ -426,7 +436,7 @@ class Index:
         limit = "" if before is None else f"AND id != {int(before)}"
         row = self._db.execute(
             "SELECT id, fetched_at, record_id, refers_to, text_digest, text_words, "
-            "conversion_record_id, text_path, title "
+            "conversion_record_id, text_path, title, published, site_name, author, language "
             "FROM captures WHERE url = ? AND conversion_record_id IS NOT NULL "
             f"AND text_outcome IN ('written', 'unchanged') {limit} "
             "ORDER BY fetched_at DESC, id DESC LIMIT 1",
@@ -451,6 +461,10 @@ class Index:
             text_path=row["text_path"],
             title=row["title"],
             version=int(version),
+            published=row["published"],
+            site_name=row["site_name"],
+            author=row["author"],
+            language=row["language"],
         )
 
     # -- rebuilding (``archiver reindex``) --------------------------------------

@@ -7,6 +7,8 @@
     DIR/index.sqlite           the index: a cache of the WARC files
     DIR/indexes/index.cdxj     the sorted CDXJ index that replay tools read
     DIR/report.jsonl           the report of ``archiver rebuild``
+    DIR/reports/crawl-N.json   the end report of crawl N (see crawler.report)
+    DIR/reports/latest.json    a copy of the last crawl's end report
     DIR/crawl.lock             held by the crawl writing into DIR (see crawler.lock)
 """
 
@@ -27,6 +29,9 @@ INDEX_NAME = "index.sqlite"
 INDEXES_DIR = "indexes"
 CDXJ_NAME = "index.cdxj"
 REPORT_NAME = "report.jsonl"
+#: The end reports of the crawls, one JSON file each, and a copy of the last one.
+REPORTS_DIR = "reports"
+LATEST_REPORT_NAME = "latest.json"
 #: Where ``archiver reindex`` leaves a rebuilt index that holds less than the one in place.
 REINDEXED_NAME = "index.reindexed.sqlite"
 LOCK_NAME = "crawl.lock"
@@ -75,6 +80,19 @@ class Layout:
     @property
     def report(self) -> Path:
         return self.root / REPORT_NAME
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / REPORTS_DIR
+
+    def crawl_report(self, crawl_id: int) -> Path:
+        """The end report of crawl ``crawl_id``: ``reports/crawl-<crawl id>.json``."""
+        return self.reports_dir / f"crawl-{crawl_id}.json"
+
+    @property
+    def latest_report(self) -> Path:
+        """A copy of the last crawl's end report, for monitoring scheduled runs."""
+        return self.reports_dir / LATEST_REPORT_NAME
 
     @property
     def lock(self) -> Path:

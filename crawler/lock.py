@@ -129,10 +129,21 @@ class FolderInUseError(LockError):
         super().__init__(f"the archive folder {path.parent} is in use by another crawl: {who}")
 
 
+#: The locks this process holds, by the resolved path of their lock file.
+_HELD: weakref.WeakValueDictionary[Path, FolderLock] = weakref.WeakValueDictionary()
+
+
+def held_here(path: Path) -> bool:
+    """Whether this process holds the lock ``path`` (the crawl command took it)."""
+    lock = _HELD.get(path.resolve())
+    return lock is not None and lock.held
+
+
 class FolderLock:
     """A held lock; :meth:`release` (or the end of the process) lets the next crawl in."""
 
     def __init__(self, path: Path, fd: int, holder: Holder, stale: Holder | None) -> None:
+        _HELD[path.resolve()] = self
         self.path = path
         self.holder = holder
         #: The note of a crawl that ended without releasing the lock (killed), if any.

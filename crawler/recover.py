@@ -87,6 +87,8 @@ RECOVERED_INFIX = "-recovered-"
 MTIME_SLACK = 2.0
 #: Row ids per DELETE statement (SQLite limits the parameters of a statement).
 DELETE_BATCH = 500
+#: The crawl stat that counts what a crawl's recovery at its start could not repair.
+PROBLEMS_STATS = "archiver/recover/problems"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +215,7 @@ def recover(layout: Layout) -> Recovery:
     try:
         index = MergingIndex(layout.index)
     except UnusableIndexError as exc:
-        recovery.problems.append(f"{exc} (archiver reindex rebuilds it from the WARC files)")
+        recovery.problems.append(_unusable(exc))
         return recovery
     try:
         _repair_index(layout, index, recovery)
@@ -226,6 +228,13 @@ def recover(layout: Layout) -> Recovery:
     finally:
         index.close()
     return recovery
+
+
+def _unusable(exc: UnusableIndexError) -> str:
+    """What to say of an index that cannot be opened: in use, or to be rebuilt."""
+    if "locked" in str(exc):
+        return f"{exc}: another process is using the index"
+    return f"{exc} (archiver reindex rebuilds it from the WARC files)"
 
 
 def _is_open(path: Path) -> bool:
@@ -382,13 +391,17 @@ def _repair_index(layout: Layout, index: MergingIndex, recovery: Recovery) -> No
     report = ReindexReport()
     indexer = RecordIndexer(index, warc_dir, report)
     indexer.read(files)
+    # A crawl whose files could not be read whole keeps no end: every recovery reads them
+    # again and reports them, until they are repaired or reindexed.
+    index.end_unread = not report.problems
     indexer.finish(index.number_crawls)
     recovery.scanned = [_relative(p, warc_dir) for p in files]
     recovery.problems += [f"unreadable: {problem}" for problem in report.problems]
     # Rows may still name a file by its .open name (a reindex made while it was open).
     names = set(indexer.whole_files) | {c.found for c in recovery.closed if c.name is not None}
     recovery.captures_removed, recovery.seeds_removed = index.drop_unseen(names)
-    index.end_unfinished()
+    if index.end_unread:
+        index.end_unfinished()
     recovery.captures_added = index.captures_added
     recovery.captures_moved = index.captures_moved
     recovery.seeds_added = index.seeds_added
@@ -452,6 +465,9 @@ class MergingIndex(Index):
         self.outcomes_set: set[int] = set()
         self.crawls_added: list[int] = []
         self.crawls_ended: list[tuple[int, str]] = []
+        #: Whether crawls without an end record may be ended as unfinished: not when a
+        #: scanned file could not be read whole (its end record may be past the damage).
+        self.end_unread = True
         self._matched_seeds: set[int] = set()
 
     def rollback(self) -> None:
@@ -522,6 +538,8 @@ class MergingIndex(Index):
         finish_reason: str | None = None,
     ) -> None:
         row = self.crawl_rows.get(crawl_id)
+        if finish_reason == UNFINISHED and not self.end_unread:
+            finished_at = stats = finish_reason = None
         if row is None:
             super().add_crawl(
                 crawl_id,

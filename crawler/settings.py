@@ -54,6 +54,16 @@ ARCHIVER_REQUISITES_MAX = 100
 ARCHIVER_ARCHIVED_FALLBACK = False
 ARCHIVER_WAYBACK_URL = "https://web.archive.org"
 
+# -- progress and report -------------------------------------------------------
+# Seconds between progress lines in the log when standard error is no terminal (on a
+# terminal, a progress bar); 0 turns progress off.
+ARCHIVER_PROGRESS_INTERVAL = 60.0
+# Scrapy's start-up banner, settings, component lists and stats dump at DEBUG (-L DEBUG
+# shows them); False gives Scrapy's usual output.
+ARCHIVER_QUIET = True
+# The end report: logged, and written to DIR/reports/crawl-<crawl id>.json and latest.json.
+ARCHIVER_REPORT_ENABLED = True
+
 # -- politeness ----------------------------------------------------------------
 USER_AGENT = f"archiver/{__version__} (web archiving crawler; Scrapy)"
 ROBOTSTXT_OBEY = True
@@ -99,6 +109,11 @@ EXTENSIONS = {
     "crawler.extensions.archive.ArchiveExtension": 100,
     # Gives an outcome to every input entry that a component drops (see its module).
     "crawler.extensions.ledger.InputLedger": 110,
+    # Progress and the end report (see "progress and report" above). Progress ends before
+    # ArchiveExtension, so that its total is in the crawl's archived stats; the report after
+    # it, since it reports how ArchiveExtension ended the crawl.
+    "crawler.extensions.progress.Progress": 90,
+    "crawler.extensions.report.CrawlReport": 130,
 }
 # Spiders get bodies decoded up to this many bytes (the raw body is archived whatever its
 # size); a larger one drops the response with a reason. Heavy decoding runs in a thread.
@@ -133,21 +148,3 @@ TELNETCONSOLE_ENABLED = False
 # Scrapy's remote control runs code sent over HTTP; a crawler of other sites has no use for it.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
-
-# -- item feeds (Scrapyd's items_dir, scrapy crawl -o) -------------------------
-# A page item carries its headers and body as bytes, which no feed format can hold:
-# feeds get what became of each entry, not the page itself (that is in the WARC files).
-FEED_EXPORT_FIELDS = [
-    "seed",
-    "outcome",
-    "reason",
-    "url",
-    "status",
-    "http_status",
-    "redirects",
-    "text_path",
-    "text_reason",
-    "change",
-    "archived_copy",
-    "capture",
-]

@@ -34,6 +34,7 @@ COMMAND_ORDER = (
     "crawl",
     "extract",
     "reindex",
+    "merge",
     "verify",
     "rebuild",
     "serve",

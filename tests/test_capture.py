@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from crawler.warc.verify import render_report, verify_paths
-from tests.conftest import index_rows, run_crawl, write_urls
+from tests.conftest import index_rows, project_settings_dict, run_crawl, write_urls
 from tests.server import BINARY, CHUNKED_HTML, GZIP_HTML, LocalSite, chunked
+from tests.server import response as http_response
 from tests.warc_reading import Record, read_archive, sha1_digest
 
 if TYPE_CHECKING:
@@ -180,3 +181,36 @@ async def test_response_head_is_stored_as_received(
     assert stored.payload == body
     verified = verify_paths([archive_dir / "warc"])
     assert verified.ok, render_report(verified)
+
+
+class RefetchOnce:
+    """A downloader middleware closer to the downloader than the archive guard (1100): it
+    asks for every page once more, so the guard never sees the first response."""
+
+    def process_response(self, request: Any, response: Any) -> Any:
+        if request.meta.get("refetched") or "robots.txt" in request.url:
+            return response
+        return request.replace(dont_filter=True, meta={**request.meta, "refetched": True})
+
+
+@deferred_f_from_coro_f
+async def test_every_downloaded_exchange_is_archived_whatever_a_middleware_does(
+    site: LocalSite, tmp_path: Path, archive_dir: Path
+) -> None:
+    # One body archived on the reactor, one over ARCHIVE_IN_THREAD_ABOVE, in a thread.
+    big = site.add(
+        "/big-refetched",
+        lambda h: http_response("200 OK", [("Content-Type", "text/plain")], b"x" * 300_000),
+    )
+    small = site.url("/page")
+    settings = project_settings_dict()["DOWNLOADER_MIDDLEWARES"]
+    crawler = await run_crawl(
+        archive_dir,
+        write_urls(tmp_path / "urls.txt", small, big),
+        DOWNLOADER_MIDDLEWARES={**settings, f"{__name__}.RefetchOnce": 1100},
+    )
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    records = read_archive(archive_dir)
+    for url in (small, big):
+        fetched = [r for r in records if r.type in ("response", "revisit") and r.url == url]
+        assert len(fetched) == 2, url  # the dropped first response and the refetch

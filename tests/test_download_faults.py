@@ -294,3 +294,16 @@ async def test_a_request_that_reached_the_server_is_archived_even_without_an_ans
     (archive_dir / "index.sqlite").unlink()
     assert reindex(Layout(archive_dir)).ok
     assert dump(archive_dir)["captures"] == original["captures"]
+
+
+@deferred_f_from_coro_f
+async def test_a_failed_tls_handshake_sent_no_request(
+    site: LocalSite, tmp_path: Path, archive_dir: Path
+) -> None:
+    # A plain HTTP server asked for TLS: the handshake fails before any request goes out.
+    url = site.url("/page").replace("http://", "https://")
+    await run_crawl(archive_dir, write_urls(tmp_path / "urls.txt", url))
+    records = read_archive(archive_dir)
+    (failure,) = [r for r in records if r.type == "metadata" and r.url == url]
+    assert b"fetch-error" in failure.payload
+    assert not [r for r in records if r.type == "request" and r.url == url]

@@ -67,7 +67,7 @@ def test_crawl_help_has_its_options_and_exit_codes(tmp_path: Path) -> None:
         (["crawl", "urls.txt", "--due=6h", "--requsites"], "unknown option --requsites; did "),
         (["crawl", "urls.txt", "--res"], "unknown option --res; did you mean --resume?"),
         (["crawl", "urls.txt", "-x"], "unknown option -x"),
-        (["crawl", "urls.txt", "-O", "x.json"], "unknown option -O: archiver crawl has no feed"),
+        (["crawl", "urls.txt", "-O", "x.json"], "unknown option -O: --items FILE writes the item"),
         (["crawl", "urls.txt", "other.txt"], "crawl takes one INPUT, not 2: urls.txt other.txt"),
         (["crawl", "-o", "out"], "crawl takes INPUT: a URL list, a corpus folder, or - for"),
         (["crawl", "urls.txt", "-s"], "archiver crawl: argument -s/--set: expected one argument"),

@@ -377,3 +377,71 @@ def test_verify_says_what_repairs_an_open_file(tmp_path: Path) -> None:
     assert "1 file still open: unless a crawl is writing it, `archiver recover DIR`" in (
         result.stdout
     )
+
+
+@deferred_f_from_coro_f
+async def test_unreadable_data_found_by_a_recovery_is_reported_until_repaired(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archives"
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"), site.url("/gzip"))
+    await run_crawl(archive, urls)
+    # A crawl killed after its file was closed (no end in the index), whose file is then
+    # damaged past its first records, as a bad disk would leave it.
+    db = sqlite3.connect(archive / "index.sqlite")
+    try:
+        db.execute("UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL")
+        db.commit()
+    finally:
+        db.close()
+    (closed,) = (archive / "warc").glob("*.warc.gz")
+    data = bytearray(closed.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\0" * 64
+    closed.write_bytes(bytes(data))
+
+    first = archiver("recover", str(archive))
+    assert first.returncode == 1, first.stdout + first.stderr
+    # Not forgotten: the crawl keeps no end, so the next recovery reads the file again.
+    again = archiver("recover", str(archive))
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "nothing to recover" not in again.stdout
+    # A crawl into the folder says so in its exit code too.
+    crawl = archiver("crawl", str(urls), "-o", str(archive), *FAST)
+    assert crawl.returncode == 1, crawl.stderr
+    assert "Not recovered in" in crawl.stderr
+
+
+@deferred_f_from_coro_f
+async def test_a_crawl_started_from_python_leaves_a_folder_in_use_alone(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archives"
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    await run_crawl(archive, urls)
+    opened, _ = simulate_kill(archive)
+    before = opened.read_bytes()
+    # Another process holds the folder: it may be writing that .open file right now.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from crawler.lock import acquire; "
+            "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)",
+            str(archive / "crawl.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        crawler = await run_crawl(archive, write_urls(tmp_path / "other.txt", site.url("/gzip")))
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert opened.read_bytes() == before  # not cut, not renamed
+    assert crawler.stats.get_value("archiver/recover/problems") is None
+    # Once the folder is free, the next crawl (or recover) repairs it.
+    assert recover(Layout(archive)).closed

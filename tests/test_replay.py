@@ -60,15 +60,30 @@ def own_site() -> Iterator[LocalSite]:
         site.stop()
 
 
+class Collect:
+    """An item pipeline before the archiver's: keeps what the spider yields, in order."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.items: list[Any] = crawler.collected  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Collect:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        self.items.append(item)
+        return item
+
+
 async def crawl(
     out: Path, urls: Path, spidercls: type = UrlsSpider, **settings: Any
 ) -> tuple[Crawler, list[Any]]:
-    """Run a crawl into ``out``; return the crawler and the items it scraped, in order."""
-    crawler = get_crawler(spidercls, project_settings_dict(ARCHIVER_DIR=str(out), **settings))
+    """Run a crawl into ``out``; return the crawler and the items its spider yielded, in order."""
+    values = project_settings_dict(ARCHIVER_DIR=str(out), **settings)
+    values["ITEM_PIPELINES"] = {**values["ITEM_PIPELINES"], f"{__name__}.Collect": 100}
+    crawler = get_crawler(spidercls, values)
     items: list[Any] = []
-    crawler.signals.connect(
-        lambda item, **kw: items.append(item), signal=signals.item_scraped, weak=False
-    )
+    crawler.collected = items  # type: ignore[attr-defined]
     await crawler.crawl_async(urls=str(urls))
     return crawler, items
 

@@ -238,7 +238,8 @@ def test_scrapyd_runs_a_deployed_crawl(scrapyd: Scrapyd, site: LocalSite, tmp_pa
     job = scrapyd.wait_for("archiver", scheduled["jobid"])
 
     log = (scrapyd.home / "logs/archiver/urls" / f"{job['id']}.log").read_text(encoding="utf-8")
-    assert "(bot: archiver)" in log
+    # The deployed project's own extensions ran (its end report).
+    assert "[crawler.extensions.report] INFO: Crawl 1 finished in " in log
     assert " ERROR: " not in log, log
     assert "Process finished" in scrapyd.log()  # exit code 0: every entry archived
     rows = index_rows(archive, "SELECT url, outcome, text_path FROM seeds ORDER BY position")
@@ -252,5 +253,6 @@ def test_scrapyd_runs_a_deployed_crawl(scrapyd: Scrapyd, site: LocalSite, tmp_pa
     # Scrapyd's item feed: one line per input entry, what became of it.
     feed = scrapyd.home / "items/archiver/urls" / f"{job['id']}.jl"
     items = [json.loads(line) for line in feed.read_text(encoding="utf-8").splitlines()]
-    assert sorted(item["seed"]["url"] for item in items) == sorted(row["url"] for row in rows)
-    assert "body" not in items[0]
+    assert sorted(item["url"] for item in items) == sorted(row["url"] for row in rows)
+    assert {item["outcome"] for item in items} == {"archived"}
+    assert all(item["warc_file"] == warcs[0].name for item in items)

@@ -7,7 +7,9 @@ before anything is written to its end: a folder in use is a usage error. The
 exit code says how the crawl ended (:mod:`crawler.exitcodes`): 0 when it
 reached its end with every input entry archived (or skipped as a duplicate or
 as not due), 3 when some entries failed, 1 when it stopped before its end or
-had a fault to look at, 2 for a bad command line.
+had a fault to look at, 2 for a bad command line. With ``ARCHIVER_QUIET`` (the
+default) Scrapy's start-up banner, settings and component lists are logged at
+DEBUG (:mod:`crawler.quiet`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from crawler.exitcodes import crawl_exit_code, explain
 from crawler.inputs import InputError
 from crawler.layout import Layout
 from crawler.lock import FolderLock, LockError, lock_for_crawl
+from crawler.quiet import quiet_scrapy
 from crawler.usage import option_strings, unknown_option, unknown_options
 
 if TYPE_CHECKING:
@@ -68,9 +71,18 @@ class Command(ScrapyCrawlCommand):
         unknown = unknown_options(args)
         if unknown:
             usage_error(unknown_option(unknown[0], self.known_options))
+        assert self.settings is not None
+        try:
+            quiet = self.settings.getbool("ARCHIVER_QUIET")
+        except ValueError:
+            usage_error(
+                f"ARCHIVER_QUIET must be True or False, not {self.settings['ARCHIVER_QUIET']!r}"
+            )
+        if quiet:
+            # Before Scrapy logs its banner: the crawler process is made after this method.
+            quiet_scrapy()
         if len(args) != 1:
             return
-        assert self.settings is not None
         check_settings(self.settings)
         try:
             spidercls = get_spider_loader(self.settings).load(args[0])

@@ -9,6 +9,7 @@ usage error (no such folder, a folder in use by a crawl).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,7 @@ class Command(FileCommand):
             usage_error(str(exc))
         try:
             recovery = recover(layout)
-        except (OSError, UnusableIndexError) as exc:
+        except (OSError, sqlite3.Error, UnusableIndexError) as exc:
             print(f"error: cannot recover {root}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return

@@ -51,7 +51,7 @@ class ArchiveGuardMiddleware:
             raise IgnoreRequest(f"{ARCHIVE_STOPPED}: {request.url}")
 
     async def process_response(self, request: Request, response: Response) -> Response:
-        if await self.archive.archive_response(response, request) is None:
+        if await self.archive.archive_response(response) is None:
             self.crawler.stats.inc_value("archiver/guard/not_archived")
             raise IgnoreRequest(f"{NOT_ARCHIVED}: {response.url}")
         return response

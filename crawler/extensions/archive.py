@@ -7,14 +7,16 @@ content-coded as they came over the wire. A record that cannot be written stops
 the crawl (``archiver_write_error``); a response whose exchange is not in the
 archive never counts as fetched (see :mod:`crawler.downloadermiddlewares.guard`).
 
-``response_downloaded`` is sent synchronously, so it only notes the exchange as
-it came; the guard middleware, the first to see each downloaded response, has it
-archived (:meth:`ArchiveExtension.archive_response`) before anything else sees
-the response. A body over :data:`ARCHIVE_IN_THREAD_ABOVE` is digested and
-compressed in another thread, so that the reactor goes on serving every other
-download meanwhile; appending the records to the file and the index row stay on
-the reactor, in order. Responses that a middleware made up (an HTTP cache) were
-never downloaded and are not archived.
+A body over :data:`ARCHIVE_IN_THREAD_ABOVE` is digested and compressed in
+another thread, so that the reactor goes on serving every other download
+meanwhile; ``response_downloaded`` is sent synchronously, so it starts that work
+and the guard middleware, the first to see each downloaded response, waits for
+it (:meth:`ArchiveExtension.archive_response`) before anything else sees the
+response. Appending the records to the file and the index row stay on the
+reactor, in order. The work is started at the signal, not by the guard, so that
+an exchange is archived whatever a middleware closer to the downloader does with
+its response; the end of the crawl waits for it. Responses that a middleware made
+up (an HTTP cache) were never downloaded and are not archived.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from weakref import WeakKeyDictionary
 
 from scrapy import signals
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
-from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred, DeferredList
 
 from crawler import __version__
 from crawler.archive import Archive, Capture, prepare_exchange
@@ -43,7 +46,9 @@ from crawler.extensions.exchange import exchange_of, header_pairs, redacted, sta
 from crawler.failures import describe, reached_server
 from crawler.index import GoodCapture, Index, SeedRow, TextVersion, UnusableIndexError
 from crawler.layout import Layout
+from crawler.lock import FolderInUseError, acquire, held_here
 from crawler.meta import CAPTURE_META, EXCHANGE_META, REPLAY_META
+from crawler.recover import PROBLEMS_STATS as RECOVERY_PROBLEMS_STATS
 from crawler.recover import Recovery, recover
 from crawler.replay import REPLAYED_FLAG
 from crawler.warc.exchange import UnansweredRequest
@@ -72,6 +77,9 @@ INDEX_COMMIT_INTERVAL = 1.0
 #: another thread. A smaller one is archived on the reactor: it takes less time there
 #: (about 0.3 ms for 64 KiB of HTML) than the trip to a thread and back.
 ARCHIVE_IN_THREAD_ABOVE = 64 * 1024
+#: How many times records made in a thread are made again for a file that rotated
+#: meanwhile, before they are made on the reactor, where no rotation comes between.
+MADE_AGAIN_LIMIT = 3
 
 #: Scrapy settings worth keeping with each crawl, beside every ARCHIVER_* setting.
 RECORDED_SETTINGS = (
@@ -137,8 +145,8 @@ class ArchiveExtension:
         self.archive: Archive | None = None
         self.index: Index | None = None
         self._archived: WeakKeyDictionary[Response, Capture] = WeakKeyDictionary()
-        #: Downloaded responses not yet archived, with their exchange as it came.
-        self._downloaded: WeakKeyDictionary[Response, Exchange] = WeakKeyDictionary()
+        #: Responses whose large exchange is being archived in a thread: the guard awaits it.
+        self._in_thread: dict[Response, Deferred[None]] = {}
         self._failed = False
         self._closed = False
         self._commit_task: Any = None
@@ -160,7 +168,7 @@ class ArchiveExtension:
     def spider_opened(self, spider: Spider) -> None:
         try:
             # What a crawl killed in this folder left is repaired before anything is written.
-            self._log_recovery(recover(self.layout))
+            self._recover()
             self.index = Index(self.layout.index)
             started_at = datetime.now(UTC).isoformat()
             crawl_id = self.index.start_crawl(
@@ -204,7 +212,10 @@ class ArchiveExtension:
             "Archiving crawl %(crawl)d into %(root)s", {"crawl": crawl_id, "root": self.root}
         )
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        # Large exchanges whose response a middleware dropped are still being archived.
+        while self._in_thread:
+            await maybe_deferred_to_future(DeferredList(list(self._in_thread.values())))
         self._closed = True
         if self._commit_task is not None and self._commit_task.running:
             self._commit_task.stop()
@@ -238,6 +249,24 @@ class ArchiveExtension:
         finally:
             self.index.close()
 
+    def _recover(self) -> None:
+        """Repair what a killed crawl left, under the folder's lock.
+
+        The crawl command holds the lock already. A crawl started from Python code
+        takes it for the repair, if it is free; if another process holds it, that
+        process may be writing the files a repair would touch: no repair then.
+        """
+        if held_here(self.layout.lock):
+            self._log_recovery(recover(self.layout))
+            return
+        try:
+            lock = acquire(self.layout.lock)
+        except FolderInUseError as exc:
+            logger.warning("Not recovering %(root)s: %(error)s", {"root": self.root, "error": exc})
+            return
+        with lock:
+            self._log_recovery(recover(self.layout))
+
     def _log_recovery(self, recovery: Recovery) -> None:
         if recovery.changed:
             logger.warning(
@@ -245,6 +274,7 @@ class ArchiveExtension:
                 {"root": self.root, "report": recovery.render()},
             )
         for problem in recovery.problems:
+            self.crawler.stats.inc_value(RECOVERY_PROBLEMS_STATS)
             logger.error(
                 "Not recovered in %(root)s: %(problem)s", {"root": self.root, "problem": problem}
             )
@@ -288,9 +318,18 @@ class ArchiveExtension:
         request.meta.pop(EXCHANGE_META, None)
         exchange = exchange_of(response, request)
         if REPLAYED_FLAG not in response.flags:
-            # Archived when the guard middleware asks (archive_response), off the reactor
-            # if heavy: this signal is sent synchronously and cannot wait for a thread.
-            self._downloaded[response] = exchange
+            if len(exchange.body) <= ARCHIVE_IN_THREAD_ABOVE:
+                capture = self._guarded(
+                    request.url, lambda a: a.add_exchange(exchange, revisits=self.revisits)
+                )
+                if capture is not None:
+                    self._note(response, request, exchange, capture, replayed=False)
+                return
+            # Started now, so that the exchange is archived whatever a middleware does with
+            # the response; this signal is sent synchronously and cannot wait for a thread.
+            self._in_thread[response] = deferred_from_coro(
+                self._archive_large(response, request, exchange)
+            )
             return
         # Already in an archive: the capture is the record it came from, nothing is written.
         found: Replayed = request.meta[REPLAY_META]
@@ -298,23 +337,28 @@ class ArchiveExtension:
         if capture is not None:
             self._note(response, request, exchange, capture, replayed=True)
 
-    async def archive_response(self, response: Response, request: Request) -> Capture | None:
-        """Archive ``response`` if it was downloaded and not yet archived; its capture.
+    async def archive_response(self, response: Response) -> Capture | None:
+        """The capture of ``response``, once its exchange is archived.
 
         None for a response that was not downloaded (a middleware made it up) or
         could not be archived (the crawl is then stopping).
         """
-        exchange = self._downloaded.pop(response, None)
-        if exchange is not None:
-            capture = await self._add_exchange(request.url, exchange)
-            if capture is not None:
-                self._note(response, request, exchange, capture, replayed=False)
+        if (task := self._in_thread.get(response)) is not None:
+            await maybe_deferred_to_future(task)
         return self._archived.get(response)
 
-    async def _add_exchange(self, url: str, exchange: Exchange) -> Capture | None:
-        """Archive an exchange; a large body is digested and compressed in a thread."""
-        if len(exchange.body) <= ARCHIVE_IN_THREAD_ABOVE:
-            return self._guarded(url, lambda a: a.add_exchange(exchange, revisits=self.revisits))
+    async def _archive_large(
+        self, response: Response, request: Request, exchange: Exchange
+    ) -> None:
+        try:
+            capture = await self._add_in_thread(request.url, exchange)
+            if capture is not None:
+                self._note(response, request, exchange, capture, replayed=False)
+        finally:
+            self._in_thread.pop(response, None)
+
+    async def _add_in_thread(self, url: str, exchange: Exchange) -> Capture | None:
+        """Archive an exchange whose body is digested and compressed in a thread."""
         archive = self.archive
         if archive is None or self._failed or self._closed:
             return None
@@ -323,7 +367,7 @@ class ArchiveExtension:
             # The index is read on the reactor, before the thread: revisit detection
             # compares the body's digest with the URL's last good capture.
             pending = archive.start_exchange(exchange, revisits=self.revisits)
-            while True:
+            for _ in range(MADE_AGAIN_LIMIT):
                 warcinfo_id = writer.ready()
                 prepared = await run_in_thread(
                     prepare_exchange, pending, warcinfo_id, writer.gzip_level, writer.directory
@@ -336,6 +380,8 @@ class ArchiveExtension:
                     return capture
                 # The file was rotated meanwhile: the records name its warcinfo.
                 self.crawler.stats.inc_value("archiver/warc/made_again")
+            # Files rotate faster than the thread makes the records: made on the reactor.
+            return archive.add_exchange(exchange, revisits=self.revisits)
         except Exception as exc:
             if not self._failed:
                 self._stop(exc, f"Could not archive {url}")
@@ -384,16 +430,25 @@ class ArchiveExtension:
         existing = next(iter(rows), None)
         if existing is not None:
             return Capture(
-                existing["id"], row.record_id, row.url, row.fetched_at, row.warc_file, reused=True
+                existing["id"],
+                row.record_id,
+                row.url,
+                row.fetched_at,
+                row.warc_file,
+                reused=True,
+                warc_offset=row.warc_offset,
             )
         located = replace(row, warc_file=str(found.path.resolve()))
         # Archived as a row too, so that a reindex of this archive gives it back.
         capture_id = archive.add_elsewhere(located, datetime.now(UTC))
-        return Capture(capture_id, row.record_id, row.url, row.fetched_at, located.warc_file)
-
-    def capture_of(self, response: Response) -> Capture | None:
-        """The capture of ``response`` if it was archived (see :meth:`archive_response`)."""
-        return self._archived.get(response)
+        return Capture(
+            capture_id,
+            row.record_id,
+            row.url,
+            row.fetched_at,
+            located.warc_file,
+            warc_offset=row.warc_offset,
+        )
 
     def record_failure(self, request: Request, error: BaseException) -> Capture | None:
         """Archive a fetch that ended without a response, and its request if it went out."""

@@ -35,7 +35,7 @@ from scrapy import signals
 from crawler.extensions.archive import ArchiveExtension
 from crawler.failures import describe
 from crawler.inputs import Rejected
-from crawler.items import Page, SeedOutcome
+from crawler.items import EntryItem, Page, SeedOutcome
 from crawler.meta import SEED_META
 from crawler.outcomes import InputOutcome
 
@@ -67,7 +67,7 @@ class InputLedger:
         self.crawler = crawler
         #: In flight, in the order they were handed over (a dict keeps it).
         self._pending: dict[Entry, None] = {}
-        self._record: Callable[[SeedOutcome], None] | None = None
+        self._record: Callable[[SeedOutcome], EntryItem] | None = None
         self._input_read = False
         crawler.signals.connect(self.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
@@ -80,8 +80,12 @@ class InputLedger:
 
     # -- what the spider and the seed index tell it -----------------------------
 
-    def attach(self, record: Callable[[SeedOutcome], None]) -> None:
-        """Record dropped entries with ``record``: the seed index's own way of recording."""
+    def attach(self, record: Callable[[SeedOutcome], EntryItem]) -> None:
+        """Record dropped entries with ``record``: the seed index's own way of recording.
+
+        The item it gives is sent with ``item_scraped``, so that feed exports hold
+        dropped entries too.
+        """
         self._record = record
 
     def expect(self, entry: Entry) -> None:
@@ -159,4 +163,7 @@ class InputLedger:
             },
         )
         assert self._record is not None  # nothing is pending without it
-        self._record(outcome)
+        item = self._record(outcome)
+        self.crawler.signals.send_catch_log(
+            signals.item_scraped, item=item, response=None, spider=self.crawler.spider
+        )

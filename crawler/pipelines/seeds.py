@@ -1,4 +1,5 @@
-"""Record in the index what became of every input entry, and count the changes.
+"""Record in the index what became of every input entry, count the changes, and hand on
+one flat :class:`~crawler.items.EntryItem` per entry for feed exports.
 
 An entry whose URL had credentials says so in its reason (never which ones):
 :data:`~crawler.inputs.CREDENTIALS_SENT`. Entries that a component drops before
@@ -7,7 +8,6 @@ they get here are recorded the same way, by :class:`~crawler.extensions.ledger.I
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +16,13 @@ from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.extensions.ledger import InputLedger
 from crawler.index import SeedRow
 from crawler.inputs import CREDENTIALS_SENT, Rejected, Seed
-from crawler.items import ArchivedCopy, Page, SeedOutcome
+from crawler.items import METADATA_FIELDS, ArchivedCopy, EntryItem, Page, SeedOutcome
 from crawler.outcomes import InputOutcome
 
 if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
-
-logger = logging.getLogger(__name__)
 
 
 class SeedIndexPipeline:
@@ -49,16 +47,16 @@ class SeedIndexPipeline:
         for name in ("new", "changed", "unchanged", changes.FAILED, changes.NOT_DUE):
             stats.set_value(changes.STATS_PREFIX + name, 0)
 
-    def close_spider(self) -> None:
-        logger.info("%s", changes.render(self.crawler.stats.get_stats()))
-
     def process_item(self, item: Any) -> Any:
         if isinstance(item, (Page, SeedOutcome)):
-            self.record(item)
+            return self.record(item)
         return item
 
-    def record(self, item: Page | SeedOutcome) -> None:
-        """Archive and index the outcome of ``item``'s input entry, and count it."""
+    def record(self, item: Page | SeedOutcome) -> EntryItem:
+        """Archive and index the outcome of ``item``'s input entry, and count it.
+
+        The flat item it returns is what feed exports get for the entry.
+        """
         assert self._archive is not None
         if self._ledger is not None:
             self._ledger.settle(item.seed)
@@ -100,6 +98,7 @@ class SeedIndexPipeline:
         self._archive.record_seed(row)
         self.crawler.stats.inc_value(f"archiver/seeds/{row.outcome}")
         self._count(item)
+        return _entry_item(row, item)
 
     def _count(self, item: Page | SeedOutcome) -> None:
         stats = self.crawler.stats
@@ -133,3 +132,28 @@ def _page_reason(page: Page, copy: ArchivedCopy | None) -> str | None:
         return page.text_reason
     used = f"{copy.failure} (archived copy used)"
     return f"{used}; {page.text_reason}" if page.text_reason else used
+
+
+def _entry_item(row: SeedRow, item: Page | SeedOutcome) -> EntryItem:
+    """The feed row of an entry: its seeds row, and the page's status, metadata and record."""
+    metadata = item.metadata if isinstance(item, Page) else {}
+    status = item.status if isinstance(item, Page) else item.http_status
+    capture = item.capture
+    return EntryItem(
+        url=row.url,
+        outcome=str(row.outcome),
+        reason=row.reason,
+        final_url=row.final_url,
+        status=status,
+        **{name: metadata.get(name) for name in METADATA_FIELDS},
+        text_path=row.text_path,
+        change=item.change if isinstance(item, Page) else None,
+        warc_file=capture.warc_file if capture else None,
+        warc_offset=capture.warc_offset if capture else None,
+        fetched_at=capture.fetched_at if capture else None,
+        archived_copy=row.archived_copy,
+        source=row.source,
+        line=row.line,
+        position=row.position,
+        document=row.document,
+    )

@@ -41,7 +41,7 @@ from scrapy.utils.misc import load_object
 
 from crawler.extensions.archive import ArchiveExtension, archive_of
 from crawler.extract.pool import ExtractionPool
-from crawler.items import Page, SeedOutcome
+from crawler.items import METADATA_FIELDS, Page, SeedOutcome
 from crawler.layout import Layout
 from crawler.outcomes import Change, InputOutcome, TextOutcome
 from crawler.text.document import file_name, stage_document
@@ -187,6 +187,7 @@ class TextPipeline:
         relative = self.layout.text_relative(self._name(page))
         page.text_path = relative
         page.change = Change.UNCHANGED
+        page.metadata = {name: getattr(current, name) for name in METADATA_FIELDS}
         self.crawler.stats.inc_value("archiver/text/unchanged")
         self._record(
             page.capture,
@@ -233,9 +234,11 @@ class TextPipeline:
         seen = current is not None or page.capture.seen_before
         page.change = Change.CHANGED if seen else Change.NEW
         self.crawler.stats.inc_value("archiver/text/written")
+        fields = conversion.index_fields()
+        page.metadata = {name: fields.get(name) for name in METADATA_FIELDS}
         self._record(
             page.capture,
-            **conversion.index_fields(),
+            **fields,
             text_path=relative,
             text_digest=digest,
             text_words=words,

@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 #: How long the spider waits for input before letting the engine do other work, in seconds.
 INPUT_POLL = 0.5
+#: The stat of the input entries that ``--resume`` skips: done by the crawls before.
+RESUME_SKIPPED_STAT = "archiver/input/resume_skipped"
 USAGE = (
     "no input: give a URL list, a corpus folder or - for standard input "
     "(archiver crawl FILE, or scrapy crawl urls -a urls=FILE)"
@@ -149,6 +151,9 @@ class UrlsSpider(Spider):
                 "Resuming %(input)s: %(done)d entries already done",
                 {"input": self.input, "done": len(done)},
             )
+            # What the progress total leaves out (crawler.extensions.progress).
+            assert self.crawler.stats is not None
+            self.crawler.stats.set_value(RESUME_SKIPPED_STAT, len(done))
         return done
 
     def _start_item(self, entry: Entry) -> Request | SeedOutcome:
