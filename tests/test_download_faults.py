@@ -307,3 +307,22 @@ async def test_a_failed_tls_handshake_sent_no_request(
     (failure,) = [r for r in records if r.type == "metadata" and r.url == url]
     assert b"fetch-error" in failure.payload
     assert not [r for r in records if r.type == "request" and r.url == url]
+
+
+def test_a_closing_connection_never_goes_back_to_the_pool() -> None:
+    # A stopped download (StopDownload, as for a robots.txt cut at its limit) closes its
+    # connection; pooled anyway, the next request to the host would fail on it.
+    from twisted.internet.testing import StringTransport
+
+    from crawler.handlers.http11 import _HeadKeepingFactory
+
+    pooled: list[Any] = []
+    factory = _HeadKeepingFactory(pooled.append, None)
+    for closing in (False, True):
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        if closing:
+            transport.loseConnection()
+        factory._pool_unless_closing(protocol)
+        assert (protocol in pooled) is not closing

@@ -81,7 +81,7 @@ async def test_three_crawls_keep_what_changed_and_refer_to_the_rest(
         sent = heard(site, asked)
         routes.version = 2
         asked = len(site.requests)
-        with caplog.at_level(logging.INFO, logger="crawler.pipelines.seeds"):
+        with caplog.at_level(logging.INFO, logger="crawler.extensions.report"):
             third = await run_crawl(archive_dir, listing)
         sent_third = heard(site, asked)
     finally:

@@ -175,7 +175,8 @@ def test_the_command_line_option(site: LocalSite, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     responses = {r.url for r in read_archive(out) if r.type == "response"}
     assert {site.url(f"{prefix}/style.css"), site.url(f"{prefix}/poster.jpg")} <= responses
-    assert "'archiver/requisites/archived': 11" in result.stderr
+    stats = index_rows(out, "SELECT stats FROM crawls")[0]["stats"]
+    assert '"archiver/requisites/archived": 11' in stats
 
     bad = archiver("crawl", str(urls), "-o", str(out), "-s", "ARCHIVER_REQUISITES_HOSTS=cdn")
     assert bad.returncode == 2

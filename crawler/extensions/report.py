@@ -4,8 +4,8 @@ The report (:mod:`crawler.report`) is made once the engine has stopped
 (``engine_stopped``): by then :class:`~crawler.extensions.archive.ArchiveExtension`
 has ended the crawl (its ``spider_closed`` recorded the crawl's end and closed
 the index), so the index is read, read-only, as the crawl left it. The stats
-are the snapshot taken at ``spider_closed``, after ArchiveExtension's own
-(this extension comes after it in ``EXTENSIONS``): its faults at the end count.
+are taken then too, after every ``spider_closed`` handler (ArchiveExtension's
+may wait for records still being written): its faults at the end count.
 
 A report that cannot be written costs a warning and the stat
 :data:`WRITE_ERRORS_STAT`; the crawl and its exit code are not changed by it.
@@ -58,7 +58,8 @@ class CrawlReport:
             raise NotConfigured("ARCHIVER_REPORT_ENABLED is off")
         self.crawler = crawler
         self.layout = Layout.of(crawler.settings)
-        self.stats: dict[str, Any] | None = None
+        self.stats: dict[str, Any] = {}
+        self.closed = False
         self.reason = ""
         self.spider = ""
         self.crawl_id: int | None = None
@@ -70,7 +71,7 @@ class CrawlReport:
         return cls(crawler)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        self.stats = dict(self.crawler.stats.get_stats())
+        self.closed = True
         self.reason = reason
         self.spider = spider.name
         archive = self.crawler.get_extension(ArchiveExtension)
@@ -78,8 +79,11 @@ class CrawlReport:
             self.crawl_id = archive.archive.crawl_id
 
     def engine_stopped(self) -> None:
-        if self.stats is None:
+        if not self.closed:
             return  # the spider never opened: nothing was crawled
+        # Taken now, not at spider_closed: the other spider_closed handlers (the archive's
+        # end, which may wait for records still being written) have all run by now.
+        self.stats = dict(self.crawler.stats.get_stats())
         groups = [group for group, _ in failure_groups(self.stats)[:GROUPS_SHOWN]]
         facts = index_facts(self.layout, self.crawl_id, groups)
         total = self.stats.get(TOTAL_STAT)

@@ -95,7 +95,19 @@ class _HeadKeepingProtocol(_LenientHTTP11ClientProtocol):
 
 class _HeadKeepingFactory(_LenientHTTP11ClientFactory):
     def buildProtocol(self, addr: IAddress | None) -> _HeadKeepingProtocol:
-        return _HeadKeepingProtocol(self._quiescentCallback)  # type: ignore[no-untyped-call]
+        return _HeadKeepingProtocol(self._pool_unless_closing)  # type: ignore[no-untyped-call]
+
+    def _pool_unless_closing(self, protocol: _HeadKeepingProtocol) -> None:
+        """Put an idle connection back in the pool, unless it is closing.
+
+        A stopped download (``StopDownload``: a robots.txt cut at its limit) closes its
+        connection, yet Twisted still parks it in the pool once the response is read:
+        the next request to that host would go out on the closing socket and fail.
+        Twisted's automatic retry, which the handler turns off, used to hide that.
+        """
+        if getattr(protocol.transport, "disconnecting", False):
+            return
+        self._quiescentCallback(protocol)
 
 
 class _HeadKeepingAgent(_ScrapyAgent):
