@@ -13,7 +13,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from crawler.extensions.report import WRITE_ERRORS_STAT
 from crawler.layout import Layout
 from crawler.report import GROUPS_SHOWN, IndexFacts, build_report, render_report
-from tests.conftest import FAST, archiver, run_crawl, write_urls
+from tests.conftest import FAST, archiver, index_rows, run_crawl, write_urls
 from tests.server import LocalSite, response, slow
 
 SLOW_PAGE = response("200 OK", [("Content-Type", "text/html")], b"<p>slow</p>")
@@ -119,7 +119,8 @@ async def test_a_stopped_crawl_reports_how_far_it_went(
     await run_crawl(archive_dir, listing, CLOSESPIDER_ITEMCOUNT=2, CONCURRENT_REQUESTS=1)
     report = json.loads(Layout(archive_dir).latest_report.read_text())
     assert report["finish_reason"] == "closespider_itemcount"
-    assert report["entries"]["total"] == 6 and report["entries"]["done"] < 6
+    seeds = index_rows(archive_dir, "SELECT position FROM seeds")
+    assert report["entries"]["total"] == 6 and report["entries"]["done"] == len(seeds)
     assert report["exit_code"] == 1
     assert report["exit_reason"] == "the crawl stopped before its end (closespider_itemcount)"
     head = report_lines(caplog)[0]

@@ -195,6 +195,10 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
             )
         return delay
 
+    def crawl_delay_floor(self, key: str) -> float:
+        """The least delay robots.txt asks of downloader slot ``key`` (0: none known yet)."""
+        return self._floors.get(key, 0.0)
+
     def _keep_floor(self, request: Request) -> None:
         key: str | None = request.meta.get(Downloader.DOWNLOAD_SLOT)
         if key is None or (floor := self._floors.get(key)) is None:
