@@ -3,7 +3,7 @@
 ``archiver`` (or ``archiver --help``) lists the commands; ``archiver COMMAND
 --help`` shows one's options and examples (:mod:`crawler.usage`). ``archiver
 crawl INPUT [-o DIR] [--archived] [--resume] [--replay DIR [--at WHEN]]
-[--requisites] [--due DURATION]`` runs ``scrapy crawl urls -a urls=INPUT`` with
+[--requisites] [--due DURATION] [--redis URL]`` runs ``scrapy crawl urls -a urls=INPUT`` with
 the archive in DIR (default ``$ARCHIVER_DIR`` or ``./archives``), each option
 turned into its ``ARCHIVER_*`` setting, and Scrapy's options (``-s``, ``-a``,
 ``-L``, ``--logfile``...) passed on. Every other command is Scrapy's, run as
@@ -45,7 +45,7 @@ OPTIONS_PASSED_ON = ("schedule",)
 
 CRAWL_SYNTAX = (
     "INPUT [-o DIR] [--resume] [--archived] [--replay DIR [--at WHEN]] [--requisites] "
-    "[--due DURATION] [--items FILE] [Scrapy options]"
+    "[--due DURATION] [--items FILE] [--redis URL] [Scrapy options]"
 )
 CRAWL_DESCRIPTION = (
     "Archive every URL of INPUT: each HTTP exchange into WARC files, the text of each page "
@@ -53,7 +53,10 @@ CRAWL_DESCRIPTION = (
     "(one URL a line), a folder of corpus documents (the Original url of each *.txt), or - "
     "for standard input. --items FILE also writes one item per entry (what became of it: "
     "outcome, reason, status, title, date, text file, WARC record) with Scrapy's feed export, "
-    "in the format of FILE's extension (.jsonl, .json, .csv, .xml); -o is the archive folder."
+    "in the format of FILE's extension (.jsonl, .json, .csv, .xml); -o is the archive folder. "
+    "--redis URL feeds INPUT into the shared frontier in that Redis instead, for any number "
+    "of 'archiver worker --redis URL' to crawl; DIR then gets only the lines that cannot be "
+    "fetched (invalid, duplicate)."
 )
 CRAWL_EXAMPLES = (
     "archiver crawl urls.txt                    # into ./archives",
@@ -64,6 +67,7 @@ CRAWL_EXAMPLES = (
     "archiver crawl urls.txt --due 6h           # only URLs last captured over 6 hours ago",
     "archiver crawl urls.txt --replay archives --at 2026-11-27 -o replayed",
     "archiver crawl urls.txt --items items.csv  # and one CSV row per entry",
+    "archiver crawl urls.txt --redis redis://queue:6379/0 -o feed  # for archiver worker",
     "archiver crawl urls.txt -s DOWNLOAD_DELAY=2 -L WARNING --logfile crawl.log",
 )
 #: What to use instead of options of ``scrapy crawl`` that mean nothing, or else, here.
@@ -80,7 +84,10 @@ CRAWL_SETTINGS = (
     ("at", "ARCHIVER_REPLAY_AT"),
     ("requisites", "ARCHIVER_REQUISITES"),
     ("due", "ARCHIVER_DUE"),
+    ("redis", "ARCHIVER_REDIS_URL"),
 )
+#: Set as well when ``archiver crawl`` is given ``--redis``: the input is fed, not crawled.
+FEED_SETTING = "ARCHIVER_FRONTIER_FEED"
 
 
 def crawl_parser(*, with_input: bool = False) -> StrictParser:
@@ -105,6 +112,7 @@ def crawl_parser(*, with_input: bool = False) -> StrictParser:
     add("--requisites", action="store_true", help="also each page's styles, scripts, images")
     add("--due", metavar="DURATION", help="only URLs last captured over DURATION ago (6h, 1d)")
     add("--items", metavar="FILE", help="also one item per entry into FILE (.jsonl, .csv...)")
+    add("--redis", metavar="URL", help="feed INPUT to archiver worker through this Redis")
     scrapy = parser.add_argument_group("Scrapy options")
     scrapy.add_argument(
         "-s", "--set", metavar="NAME=VALUE", action="append", default=[], help="a setting"
@@ -169,6 +177,8 @@ def crawl_arguments(argv: list[str]) -> list[str]:
         value = getattr(known, dest)
         if value:
             result += ["-s", f"{setting}={value}"]
+    if known.redis:
+        result += ["-s", f"{FEED_SETTING}=True"]
     return result
 
 

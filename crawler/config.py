@@ -36,6 +36,10 @@ def setting_problems(settings: BaseSettings) -> list[str]:
         ("ARCHIVER_MAX_RETRY_AFTER", float, 0, None),
         ("ARCHIVER_REQUISITES_MAX", int, 1, None),
         ("ARCHIVER_PROGRESS_INTERVAL", float, 0, None),
+        ("ARCHIVER_FRONTIER_PREFETCH", int, 1, None),
+        ("ARCHIVER_FRONTIER_LEASE_TTL", float, 0.001, None),
+        ("ARCHIVER_FRONTIER_MAX_QUEUED", int, 0, None),
+        ("ARCHIVER_HOST_SLOT_TTL", float, 0.001, None),
         ("ARCHIVER_MAX_DECODED_SIZE", int, 1, None),
         ("ARCHIVER_ROBOTSTXT_MAX_SIZE", int, 1, None),
     )

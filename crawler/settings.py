@@ -64,6 +64,23 @@ ARCHIVER_QUIET = True
 # The end report: logged, and written to DIR/reports/crawl-<crawl id>.json and latest.json.
 ARCHIVER_REPORT_ENABLED = True
 
+# -- distributed crawls ------------------------------------------------------------
+# The Redis shared by the workers of a distributed crawl (archiver crawl --redis URL feeds it,
+# archiver worker --redis URL crawls from it); empty: no Redis.
+ARCHIVER_REDIS_URL = ""
+# Feed the input into the frontier at ARCHIVER_REDIS_URL instead of crawling it (--redis).
+ARCHIVER_FRONTIER_FEED = False
+# The feed waits while this many entries are queued (Redis memory, see the README); 0: no limit.
+ARCHIVER_FRONTIER_MAX_QUEUED = 0
+# A worker leases at most this many entries at once; a dead worker's leases return to the
+# queue this many seconds after their last renewal (a worker renews every third of it).
+ARCHIVER_FRONTIER_PREFETCH = 64
+ARCHIVER_FRONTIER_LEASE_TTL = 60.0
+# A worker waits for more entries once the frontier is done (--keep-running).
+ARCHIVER_FRONTIER_KEEP_RUNNING = False
+# Set by archiver worker from DIR/worker-id: names the worker's leases and WARC files.
+ARCHIVER_WORKER_ID = ""
+
 # -- politeness ----------------------------------------------------------------
 USER_AGENT = f"archiver/{__version__} (web archiving crawler; Scrapy)"
 ROBOTSTXT_OBEY = True
@@ -80,6 +97,12 @@ RETRY_TIMES = 2
 ARCHIVER_MAX_CRAWL_DELAY = 60.0  # 0: ignore Crawl-delay
 ARCHIVER_RETRY_AFTER_ENABLED = True
 ARCHIVER_MAX_RETRY_AFTER = 300.0  # a longer Retry-After fails the request at once
+# Scrapy 2.19 lets more than CONCURRENT_REQUESTS_PER_DOMAIN run at once with no delay; the
+# archiver holds the limit (see crawler/downloadermiddlewares/hostslots.py). With
+# ARCHIVER_REDIS_URL set, the limit, the delays and Retry-After hold across all workers, and a
+# dead worker's slots come back after this many seconds without renewal.
+ARCHIVER_HOST_SLOTS_ENABLED = True
+ARCHIVER_HOST_SLOT_TTL = 60.0
 # Read at most this much of a robots.txt, in bytes (Google reads 500 KiB); stop downloading there.
 ARCHIVER_ROBOTSTXT_MAX_SIZE = 512_000
 # Follow redirects from a public address to a private, loopback or other non-global one.
@@ -132,6 +155,8 @@ DOWNLOADER_MIDDLEWARES = {
     # Between the guard and decompression (590): a 304 to its own conditional request
     # becomes the archived page, still content-coded, before anything else sees it.
     "crawler.downloadermiddlewares.conditional.ConditionalMiddleware": 900,
+    # Just outside the guard: a request takes its host's slot only on its way to the network.
+    "crawler.downloadermiddlewares.hostslots.HostSlotsMiddleware": 950,
     # Closest to the downloader: sees each response and error before any other.
     "crawler.downloadermiddlewares.guard.ArchiveGuardMiddleware": 1000,
 }

@@ -35,6 +35,7 @@ COMMAND_ORDER = (
     "extract",
     "reindex",
     "merge",
+    "worker",
     "verify",
     "rebuild",
     "serve",

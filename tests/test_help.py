@@ -65,7 +65,7 @@ def test_crawl_help_has_its_options_and_exit_codes(tmp_path: Path) -> None:
     [
         (["crawl", "urls.txt", "--resmue"], "unknown option --resmue; did you mean --resume?"),
         (["crawl", "urls.txt", "--due=6h", "--requsites"], "unknown option --requsites; did "),
-        (["crawl", "urls.txt", "--res"], "unknown option --res; did you mean --resume?"),
+        (["crawl", "urls.txt", "--resu"], "unknown option --resu; did you mean --resume?"),
         (["crawl", "urls.txt", "-x"], "unknown option -x"),
         (["crawl", "urls.txt", "-O", "x.json"], "unknown option -O: --items FILE writes the item"),
         (["crawl", "urls.txt", "other.txt"], "crawl takes one INPUT, not 2: urls.txt other.txt"),

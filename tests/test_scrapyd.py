@@ -218,7 +218,8 @@ def test_scrapyd_runs_a_deployed_crawl(scrapyd: Scrapyd, site: LocalSite, tmp_pa
     )
     assert deployed.returncode == 0, deployed.stderr + deployed.stdout
     assert json.loads(deployed.stdout)["status"] == "ok"
-    assert call(scrapyd.url + "listspiders.json?project=archiver")["spiders"] == ["urls"]
+    spiders = call(scrapyd.url + "listspiders.json?project=archiver")["spiders"]
+    assert spiders == ["frontier", "urls"]
 
     urls = write_urls(tmp_path / "urls.txt", site.url("/page"), site.url("/gzip"))
     archive = tmp_path / "archives"

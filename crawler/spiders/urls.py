@@ -1,7 +1,10 @@
 """The ``urls`` spider: fetch every URL of a list, of standard input or of a corpus folder.
 
 Run it with ``scrapy crawl urls -a urls=FILE`` (a folder of corpus documents,
-or ``-`` for standard input, work too) or ``archiver crawl FILE``. Every input
+or ``-`` for standard input, work too) or ``archiver crawl FILE``. With
+``ARCHIVER_FRONTIER_FEED`` (``archiver crawl FILE --redis URL``) the entries it
+can fetch go into the shared Redis frontier instead, for ``archiver worker`` to
+crawl (:mod:`crawler.distributed.feed`). Every input
 entry ends as an item: a :class:`~crawler.items.Page` for a fetched page, a
 :class:`~crawler.items.SeedOutcome` saying why there is none otherwise; the
 :class:`~crawler.extensions.ledger.InputLedger` sees to the entries that a
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
 from scrapy import Request, Spider
+from scrapy.exceptions import CloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.spidermiddlewares.urllength import UrlLengthMiddleware
 from scrapy.utils.conf import build_component_list
@@ -29,6 +33,9 @@ from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 from w3lib.http import basic_auth_header
 
+from crawler.distributed.feed import FrontierFeed
+from crawler.distributed.frontier import FrontierBusyError
+from crawler.distributed.preflight import feed_problem
 from crawler.due import due_setting, not_due_reason
 from crawler.extensions.archive import ArchiveExtension
 from crawler.extensions.exchange import header_pairs
@@ -64,6 +71,8 @@ logger = logging.getLogger(__name__)
 
 #: How long the spider waits for input before letting the engine do other work, in seconds.
 INPUT_POLL = 0.5
+#: The close reason of a feed into a frontier that holds another input's run.
+FRONTIER_BUSY = "archiver_frontier_busy"
 #: The stat of the input entries that ``--resume`` skips: done by the crawls before.
 RESUME_SKIPPED_STAT = "archiver/input/resume_skipped"
 USAGE = (
@@ -82,6 +91,8 @@ class UrlsSpider(Spider):
     due_spec = ""
     #: Longest request URL that Scrapy's UrlLengthMiddleware lets through; 0: no limit.
     url_limit = 0
+    #: The Redis whose frontier the entries are fed into (ARCHIVER_FRONTIER_FEED), or "".
+    feed_url = ""
 
     def __init__(self, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +112,8 @@ class UrlsSpider(Spider):
         spider.due_spec = str(settings.get("ARCHIVER_DUE") or "").strip()
         spider.due = due_setting(spider.due_spec)
         spider.url_limit = url_length_limit(settings)
+        if settings.getbool("ARCHIVER_FRONTIER_FEED"):
+            spider.feed_url = settings.get("ARCHIVER_REDIS_URL") or ""
         return spider
 
     @classmethod
@@ -112,6 +125,10 @@ class UrlsSpider(Spider):
         if path == STDIN and settings.getbool("ARCHIVER_RESUME"):
             raise InputError("cannot resume a crawl of standard input: give the list as a file")
         check_input(path)
+        if settings.getbool("ARCHIVER_FRONTIER_FEED"):
+            input_path = path if path == STDIN else os.path.abspath(path)
+            if (problem := feed_problem(settings, input_path)) is not None:
+                raise InputError(problem)
 
     # -- input ---------------------------------------------------------------
 
@@ -120,13 +137,16 @@ class UrlsSpider(Spider):
         done = self._done_before() if self.resume else set()
         if done is None:
             return
+        feed = await self._open_feed()
         # Read in a thread of its own: standard input may block, files may be slow.
         reader = BatchReader(read_input(self.input))
         while (
             batch := await maybe_deferred_to_future(deferToThread(reader.next_batch, INPUT_POLL))
         ) is not None:
             for entry in batch:
-                if entry.position not in done:
+                if feed is not None and isinstance(entry, Seed):
+                    await feed.add(entry)
+                elif entry.position not in done:
                     item = self._start_item(entry)
                     if ledger is not None:
                         # Before Scrapy sees it: a spider middleware may drop it.
@@ -134,8 +154,31 @@ class UrlsSpider(Spider):
                             item.seed if isinstance(item, SeedOutcome) else item.meta[SEED_META]
                         )
                     yield item
+        if feed is not None:
+            await feed.finish()
+            await feed.close()
         if ledger is not None:
             ledger.input_read()
+
+    async def _open_feed(self) -> FrontierFeed | None:
+        """The feed of the frontier under ARCHIVER_FRONTIER_FEED; CloseSpider if it is busy."""
+        if not self.feed_url:
+            return None
+        assert self.crawler.stats is not None
+        feed = FrontierFeed(
+            self.feed_url,
+            self.input_path,
+            self.input,
+            self.crawler.stats,
+            max_queued=self.settings.getint("ARCHIVER_FRONTIER_MAX_QUEUED"),
+        )
+        try:
+            await feed.begin()
+        except FrontierBusyError as exc:
+            logger.error("Cannot feed %(input)s: %(error)s", {"input": self.input, "error": exc})
+            await feed.close()
+            raise CloseSpider(FRONTIER_BUSY) from None
+        return feed
 
     def _done_before(self) -> set[int] | None:
         """Entries that interrupted crawls of this input saw through; None for all of them."""

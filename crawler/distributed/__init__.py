@@ -1,0 +1,1 @@
+"""Crawls shared by several workers through one Redis server."""
