@@ -228,6 +228,24 @@ def print_table(groups: dict[str, list[dict[str, Any]]]) -> None:
             print(f"{line}{diff:>9}{mark}")
 
 
+#: Our extraction may cost this many times stock trafilatura's CPU per page (median).
+CPU_BUDGET = 1.2
+
+
+def cpu_budget(rows: list[dict[str, Any]]) -> str:
+    """One line on the CPU cost per page of ours against stock, over all pages."""
+    ours = statistics.median(row["ours"]["cpu_ms"] for row in rows)
+    stock = statistics.median(row["stock"]["cpu_ms"] for row in rows)
+    ratio = ours / stock if stock else float("inf")
+    verdict = "within" if ratio <= CPU_BUDGET else "OVER"
+    return (
+        f"\nCPU per page, median over all pages: ours {ours:.1f} ms, stock {stock:.1f} ms, "
+        f"x{ratio:.2f} ({verdict} the x{CPU_BUDGET} budget); "
+        f"mean ours {statistics.fmean(row['ours']['cpu_ms'] for row in rows):.1f} ms, "
+        f"stock {statistics.fmean(row['stock']['cpu_ms'] for row in rows):.1f} ms"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="the pages folder")
@@ -271,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         dict(sorted(groups.items(), key=lambda item: (sets.index(item[0].split("/")[0]), item[0])))
     )
+    print(cpu_budget(rows))
     peak = max(row["rss_kb"] for row in rows) / 1024
     print(
         f"\n{len(rows)} pages in {elapsed:.0f} s with {args.workers} workers; "

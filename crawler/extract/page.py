@@ -19,6 +19,7 @@ from trafilatura.utils import load_html
 from crawler.extract.author import clean_author
 from crawler.extract.decode import decode_html
 from crawler.extract.facts import PageFacts
+from crawler.extract.furniture import drop_furniture
 from crawler.extract.metadata import declared_site_name, page_language, parse_date
 from crawler.extract.title import best_title
 from crawler.outcomes import ExtractionOutcome
@@ -70,7 +71,14 @@ def extract_page(
         # trafilatura's defaults, measured with bench/extraction.py: favor_precision
         # costs 7 points of body F1 on wcxb (2-20 by page type) and 3 of snippets
         # found on trafilatura-eval; favor_recall costs 2 on wcxb (14 on forums);
-        # leaving tables out costs about 1 everywhere. No set gains much otherwise.
+        # leaving tables out costs about 1 everywhere. The defaults already run
+        # readability and jusText and retry in recall mode when the text is short.
+        # Also measured and left out, each worse than the defaults on some set or
+        # page type (even/odd halves alike): comments as text (forums +1 to +3,
+        # articles -1), dropping repeated paragraphs (readability-testpages -2),
+        # adding jusText paragraphs to short texts (more unwanted snippets
+        # everywhere, products -2), and choosing a mode by page signals (og:type,
+        # JSON-LD type, <article> count): the defaults win in every group.
         document = bare_extraction(
             tree,
             url=url,
@@ -109,7 +117,7 @@ def _from_trafilatura(
     facts: PageFacts,
     encoding: str,
 ) -> Extraction:
-    paragraphs = tuple(normalize_paragraphs(unicodedata.normalize("NFC", text)))
+    paragraphs = tuple(drop_furniture(normalize_paragraphs(unicodedata.normalize("NFC", text))))
     outcome, reason = (
         (ExtractionOutcome.TEXT, None)
         if paragraphs
