@@ -100,7 +100,7 @@ async def feed(url: str, count: int) -> float:
 async def lease(url: str, count: int) -> None:
     frontier = Frontier(url, worker="wbench000")
     for _ in range(0, count, TAKE):
-        await frontier.take(TAKE, 3600)
+        await frontier.take(TAKE, 3600, "rbench")
     await frontier.close()
 
 

@@ -10,7 +10,8 @@ A merge makes one archive of them, as if one machine had crawled the list:
   symbolic link: the merged archive stays whole when the worker folders are
   removed, and a closed WARC file is never written again, so a link is as
   good as a copy. ``.open`` files (a crawl still writing, or a crawl that was
-  killed: ``archiver recover SOURCE`` closes them) are left out and listed.
+  killed: ``archiver recover SOURCE`` closes them) are left out and listed,
+  exit code 1: the entries a killed worker acknowledged are in them.
   A name already in DIR/warc is the same file when it is the same inode, or
   has the same size and first :data:`HEAD_BYTES`; any other file of that name
   is a conflict: not merged, reported, exit code 1.
@@ -105,8 +106,19 @@ class MergeReport:
 
     @property
     def ok(self) -> bool:
-        """Whether every closed file was merged and read whole, and every text made."""
-        return not (self.conflicts or self.copy_errors or self.index.problems or self.text_problems)
+        """Whether every file was merged and read whole, and every text made.
+
+        An ``.open`` file left out is not: a worker killed and never started again has
+        acknowledged entries whose records are in it, missing from the merge until its
+        folder is recovered.
+        """
+        return not (
+            self.open_files
+            or self.conflicts
+            or self.copy_errors
+            or self.index.problems
+            or self.text_problems
+        )
 
     def render(self) -> str:
         index = self.index
@@ -125,8 +137,8 @@ class MergeReport:
             lines.append(f"cdxj: {index.cdxj}")
         lines.extend(
             _listed(
-                "not merged (still open: a crawl is writing it, or was killed; "
-                "archiver recover closes it)",
+                "not merged (still open: a crawl is writing it, or was killed; let it end, "
+                "or run archiver recover on its folder, then merge again)",
                 self.open_files,
             )
         )
@@ -381,7 +393,7 @@ def _gather(source: Path, layout: Layout, manifest: Manifest, report: MergeRepor
         relative = path.relative_to(base).as_posix()
         if not path.name.lower().endswith(ARCHIVE_SUFFIXES):
             assert path.name.endswith(OPEN_SUFFIX)
-            report.open_files.append(str(path))
+            report.open_files.append(f"{path} (archiver recover {source})")
             continue
         target = layout.warc_dir / relative
         try:

@@ -21,8 +21,9 @@ import redis as redis_py
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
-from crawler.distributed.frontier import PREFIX, encode_entry
+from crawler.distributed.frontier import PREFIX, RunInfo, encode_entry
 from crawler.distributed.preflight import read_run
+from crawler.exitcodes import crawl_exit_code
 from crawler.inputs import Seed
 from crawler.spiders.frontier import FrontierSpider
 from tests.conftest import FAST, archiver, project_settings_dict, run_crawl, write_urls
@@ -279,14 +280,46 @@ def test_a_feed_refuses_what_only_a_crawl_does(tmp_path: Path, redis_url: str) -
     )
 
 
-async def work(folder: Path, redis: str, worker: str) -> Any:
-    """One worker's crawl, in this process (as archiver worker runs it)."""
+def test_a_feed_needs_a_file_that_stays_the_same(tmp_path: Path, redis_url: str) -> None:
+    redis = flushed(redis_url)
+    stdin = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "crawl", "-", "--redis", redis],
+        input=b"http://127.0.0.1:1/\n",
+        capture_output=True,
+        cwd=tmp_path,
+        env=env(),
+        check=False,
+    )
+    assert stdin.returncode == 2
+    assert stdin.stderr.endswith(
+        b"error: --redis cannot feed standard input: give the list as a file\n"
+    )
+    listed = write_urls(tmp_path / "urls.txt", "http://127.0.0.1:1/a")
+    first = archiver("crawl", "urls.txt", "--redis", redis, "-o", "feed", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    write_urls(listed, "http://127.0.0.1:1/b", "http://127.0.0.1:1/a")  # edited, not done
+    edited = archiver("crawl", "urls.txt", "--redis", redis, "-o", "feed", cwd=tmp_path)
+    assert edited.returncode == 2
+    assert "is not the list that run" in edited.stderr
+    assert "its positions would collide" in edited.stderr
     run = read_run(redis)
+    assert run is not None
+    assert run.digest.startswith(f"{listed.stat().st_size - 21}:")  # the first list's
+
+
+async def work(
+    folder: Path, redis: str, worker: str, run: RunInfo | None = None, **settings: Any
+) -> Any:
+    """One worker's crawl, in this process (as archiver worker runs it), of ``run``."""
+    run = run or read_run(redis)
     assert run is not None
     crawler = get_crawler(
         FrontierSpider,
         project_settings_dict(
-            ARCHIVER_DIR=str(folder), ARCHIVER_REDIS_URL=redis, ARCHIVER_WORKER_ID=worker
+            ARCHIVER_DIR=str(folder),
+            ARCHIVER_REDIS_URL=redis,
+            ARCHIVER_WORKER_ID=worker,
+            **settings,
         ),
     )
     await crawler.crawl_async(
@@ -319,3 +352,45 @@ async def test_a_worker_killed_after_its_commit_does_not_fetch_again(
     assert again.stats.get_value("archiver/frontier/leased") is None
     assert owned(redis) == {}
     assert again.stats.get_value("finish_reason") == "finished"
+
+
+@deferred_f_from_coro_f
+async def test_a_worker_whose_frontier_was_lost_stops_with_an_error(
+    tmp_path: Path, site: LocalSite, redis_url: str
+) -> None:
+    redis = flushed(redis_url)
+    listed = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    await run_crawl(
+        tmp_path / "feed", listed, ARCHIVER_REDIS_URL=redis, ARCHIVER_FRONTIER_FEED=True
+    )
+    run = read_run(redis)
+    flushed(redis)  # as a Redis restarted without persistence
+    crawler = await work(tmp_path / "w", redis, "w0000000a", run)
+    assert crawler.stats.get_value("finish_reason") == "archiver_frontier_lost"
+    assert crawl_exit_code(["archiver_frontier_lost"], crawler.stats.get_stats()) == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_worker_never_takes_the_next_runs_entries(
+    tmp_path: Path, site: LocalSite, redis_url: str
+) -> None:
+    redis = flushed(redis_url)
+    listed = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    await run_crawl(
+        tmp_path / "feed", listed, ARCHIVER_REDIS_URL=redis, ARCHIVER_FRONTIER_FEED=True
+    )
+    old = read_run(redis)
+    assert old is not None
+    # The run this worker started on is over and the next one is queued: not its to take.
+    stale = RunInfo(old.input, old.source, "r00000000", True)
+    requests = len(site.requests)
+    kept = await work(
+        tmp_path / "w", redis, "w0000000a", stale, ARCHIVER_FRONTIER_KEEP_RUNNING=True
+    )
+    assert kept.stats.get_value("finish_reason") == "archiver_run_changed"
+    once = await work(tmp_path / "w", redis, "w0000000a", stale)
+    assert once.stats.get_value("finish_reason") == "finished"
+    assert len(site.requests) == requests
+    assert kept.stats.get_value("archiver/frontier/leased") is None
+    assert once.stats.get_value("archiver/frontier/leased") is None
+    assert owned(redis) == {}

@@ -200,6 +200,25 @@ async def test_what_cannot_be_merged_is_listed_and_the_rest_merged(
     assert texts(merged) == texts(worker)
 
 
+@deferred_f_from_coro_f
+async def test_an_open_file_left_out_fails_the_merge(tmp_path: Path, site: LocalSite) -> None:
+    listing = write_urls(tmp_path / "urls.txt", site.url("/page"))
+    worker = tmp_path / "w1"
+    await run_crawl(worker, listing, ARCHIVER_WARC_PREFIX="archiver-w1")
+    (closed,) = (worker / "warc").glob("*.warc.gz")
+    killed = worker / "warc" / "archiver-w1-killed.warc.gz.open"  # a worker killed mid-file
+    killed.write_bytes(closed.read_bytes())
+    merged = tmp_path / "merged"
+
+    result = archiver("merge", str(worker), "-o", str(merged))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{killed} (archiver recover {worker})" in result.stdout
+    assert (merged / "warc" / closed.name).exists()  # the rest is merged
+    killed.unlink()
+    again = archiver("merge", str(worker), "-o", str(merged))
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
 def test_usage_errors_write_nothing(tmp_path: Path) -> None:
     crawl_folder = tmp_path / "crawl"
     (crawl_folder / "warc").mkdir(parents=True)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, NoReturn
 from redis.exceptions import RedisError
 from scrapy.exceptions import CloseSpider
 
-from crawler.distributed.frontier import Frontier, encode_entry, seen_key
+from crawler.distributed.frontier import Frontier, encode_entry, input_digest, seen_key
+from crawler.inputs import InputError
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
@@ -66,10 +67,19 @@ class FrontierFeed:
         self._pending: list[tuple[bytes, str]] = []
 
     async def begin(self) -> None:
-        """Open this input's run (FrontierBusyError if another input's is not over)."""
+        """Open this input's run.
+
+        FrontierBusyError if another input's run is not over, or this input's but the
+        file changed since (:func:`~crawler.distributed.frontier.input_digest`);
+        InputError if the file cannot be read.
+        """
+        try:
+            digest = input_digest(self.input_path)
+        except OSError as exc:
+            raise InputError(f"cannot read {self.source}: {exc}") from None
         try:
             self.run, new = await self.frontier.begin(
-                self.input_path, self.source, f"r{secrets.token_hex(4)}"
+                self.input_path, self.source, f"r{secrets.token_hex(4)}", digest
             )
         except RedisError as exc:
             await self._failed(exc)

@@ -35,47 +35,63 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
-
+from crawler.distributed.client import ALLOW_OOM, redis_client
 from crawler.inputs import Seed, dedup_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
 #: Key prefix of the frontier; the braces make it one Redis Cluster hash slot.
 PREFIX = "archiver:{frontier}"
 #: Leases that ran out, returned to the queue at most this many at a time (each take).
 EXPIRED_BATCH = 1000
+#: What the take script answers when the frontier holds no run, or another run.
+RUN_LOST = -1
+RUN_CHANGED = -2
+#: The head of an input file that its digest reads (with its size): 1 MiB.
+DIGEST_BYTES = 1 << 20
 
 _NOW = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-# KEYS: queue, leases, inflight, owners. ARGV: worker, count, ttl (ms).
-# Returns the entries now leased to the worker.
+# KEYS: queue, leases, inflight, owners, meta. ARGV: worker, count, ttl (ms), run.
+# Returns the entries now leased to the worker; RUN_LOST when the frontier holds no run
+# (flushed, or a Redis restarted without persistence), RUN_CHANGED when it holds another.
+# Leases of this worker that ran out are renewed, not queued: it is alive, and holds them.
 _TAKE = (
     _NOW
     + f"local expired_batch = {EXPIRED_BATCH}\n"
+    + f"local run_lost, run_changed = {RUN_LOST}, {RUN_CHANGED}\n"
     + """
+local run = redis.call('HGET', KEYS[5], 'run')
+if not run then return run_lost end
+if run ~= ARGV[4] then return run_changed end
+local deadline = now + tonumber(ARGV[3])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, expired_batch)
 -- Pushed last first: they go back in the order they were leased.
 for i = #expired, 1, -1 do
   local id = expired[i]
-  local entry = redis.call('HGET', KEYS[3], id)
-  if entry then redis.call('LPUSH', KEYS[1], entry) end
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
+  if redis.call('HGET', KEYS[4], id) == ARGV[1] then
+    redis.call('ZADD', KEYS[2], deadline, id)
+  else
+    local entry = redis.call('HGET', KEYS[3], id)
+    if entry then redis.call('LPUSH', KEYS[1], entry) end
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+  end
 end
 local taken = {}
-local deadline = now + tonumber(ARGV[3])
 for i = 1, tonumber(ARGV[2]) do
   local entry = redis.call('LPOP', KEYS[1])
   if not entry then break end
@@ -91,7 +107,8 @@ return taken
 
 # KEYS: leases, owners. ARGV: worker, ttl (ms), positions. Returns how many were renewed.
 _RENEW = (
-    _NOW
+    ALLOW_OOM
+    + _NOW
     + """
 local deadline = now + tonumber(ARGV[2])
 local renewed = 0
@@ -108,7 +125,9 @@ return renewed
 # KEYS: queue, leases, inflight, owners. ARGV: worker, "ack" or "release", positions.
 # Ends the worker's leases of these positions: done, or back to the head of the queue.
 # A lease the worker no longer holds (it ran out) is left to whoever holds it now.
-_END = """
+_END = (
+    ALLOW_OOM
+    + """
 local ended = 0
 -- Last first: released entries go back to the head of the queue in the order given.
 for i = #ARGV, 3, -1 do
@@ -125,6 +144,7 @@ for i = #ARGV, 3, -1 do
 end
 return ended
 """
+)
 
 # KEYS: owners. ARGV: worker. The positions leased to the worker.
 _OWNED = """
@@ -148,27 +168,53 @@ end
 return fed
 """
 
-# KEYS: meta, queue, leases, seen. ARGV: input, source, new run id, now (ISO).
-# Returns {run id, "new" | "continued"}, or {run id, "busy", input} when another input's
-# run is not over.
+# KEYS: meta, queue, leases, seen. ARGV: input, source, new run id, now (ISO), digest.
+# Returns {run id, "new" | "continued"}, {run id, "busy", input} when another input's
+# run is not over, or {run id, "changed", digest} when this input's run is not over but
+# the input is no longer the one it began with (its positions would collide).
 _BEGIN = """
 local input = redis.call('HGET', KEYS[1], 'input')
 local run = redis.call('HGET', KEYS[1], 'run')
 local over = redis.call('HGET', KEYS[1], 'fed') == '1'
   and redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0
 if run and not over then
-  if input == ARGV[1] then return {run, 'continued'} end
-  return {run, 'busy', input}
+  if input ~= ARGV[1] then return {run, 'busy', input} end
+  local digest = redis.call('HGET', KEYS[1], 'digest')
+  if digest and digest ~= '' and digest ~= ARGV[5] then return {run, 'changed', digest} end
+  redis.call('HSET', KEYS[1], 'fed', '0')
+  return {run, 'continued'}
 end
-redis.call('DEL', KEYS[4])
+redis.call('UNLINK', KEYS[4])
 redis.call('HSET', KEYS[1], 'input', ARGV[1], 'source', ARGV[2], 'run', ARGV[3],
-  'fed', '0', 'started_at', ARGV[4])
+  'fed', '0', 'started_at', ARGV[4], 'digest', ARGV[5])
 return {ARGV[3], 'new'}
 """
 
 
+def input_digest(path: str) -> str:
+    """What tells one input file from another: its size and the SHA-256 of its head.
+
+    ``{size}:{hex}`` of the first :data:`DIGEST_BYTES`; OSError if it cannot be read.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(DIGEST_BYTES)
+        size = os.fstat(handle.fileno()).st_size
+    return f"{size}:{hashlib.sha256(head).hexdigest()}"
+
+
 class FrontierBusyError(Exception):
-    """The frontier holds the unfinished run of another input."""
+    """The frontier holds the unfinished run of another input, or of this one as it was."""
+
+
+class RunChangedError(Exception):
+    """The frontier no longer holds the run a worker serves: another run, or none."""
+
+    def __init__(self, run: str, lost: bool) -> None:
+        self.run = run
+        #: True when the frontier holds no run at all (flushed, or Redis lost its data).
+        self.lost = lost
+        what = "holds no run any more" if lost else "holds another run now"
+        super().__init__(f"the frontier {what}, not run {run}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +225,7 @@ class RunInfo:
     source: str  #: the input as given: seed rows name it
     run: str
     fed: bool  #: the whole input was fed
+    digest: str = ""  #: :func:`input_digest` of the input ("" for a run fed before it)
 
     @classmethod
     def of(cls, meta: Mapping[Any, Any]) -> RunInfo | None:
@@ -186,7 +233,13 @@ class RunInfo:
         text = {_text(key): _text(value) for key, value in meta.items()}
         if "run" not in text:
             return None
-        return cls(text["input"], text["source"], text["run"], text.get("fed") == "1")
+        return cls(
+            text["input"],
+            text["source"],
+            text["run"],
+            text.get("fed") == "1",
+            text.get("digest", ""),
+        )
 
     @property
     def crawl_input(self) -> str:
@@ -266,10 +319,7 @@ class Frontier:
     """One worker's or feeder's side of the frontier, on redis-py's asyncio client."""
 
     def __init__(self, url: str, *, worker: str = "", prefix: str = PREFIX) -> None:
-        try:
-            self.redis: Redis = Redis.from_url(url)
-        except ValueError as exc:
-            raise ValueError(f"ARCHIVER_REDIS_URL {url!r} is not a Redis URL: {exc}") from None
+        self.redis: Redis = redis_client(url)
         self.url = url
         self.worker = worker
         self.keys = keys(prefix)
@@ -285,15 +335,19 @@ class Frontier:
 
     # -- feeding ---------------------------------------------------------------
 
-    async def begin(self, input: str, source: str, new_run: str) -> tuple[str, bool]:
-        """Start feeding ``input``: its run id, and whether that run is new.
+    async def begin(
+        self, input: str, source: str, new_run: str, digest: str = ""
+    ) -> tuple[str, bool]:
+        """Start feeding ``input`` (its :func:`input_digest`): its run id, and whether it is new.
 
         Feeding an input whose run is not over goes on with that run (what was
-        fed already is not fed again); FrontierBusyError for another input's.
+        fed already is not fed again); FrontierBusyError for another input's, or
+        for this input when its digest is not the one its run began with.
         """
         now = datetime.now(UTC).isoformat()
         answer = await self._begin(
-            keys=self._k("meta", "queue", "leases", "seen"), args=[input, source, new_run, now]
+            keys=self._k("meta", "queue", "leases", "seen"),
+            args=[input, source, new_run, now, digest],
         )
         run, status = answer[0].decode(), answer[1].decode()
         if status == "busy":
@@ -301,6 +355,8 @@ class Frontier:
                 f"the frontier at {self.url} holds run {run} of {answer[2].decode()}, not over "
                 "yet: let its workers finish, or use another Redis database"
             )
+        if status == "changed":
+            raise FrontierBusyError(changed_input(self.url, input, run))
         return run, status == "new"
 
     async def feed(self, entries: Sequence[tuple[bytes, str]]) -> int:
@@ -327,14 +383,18 @@ class Frontier:
             queued, leased, meta = await pipe.execute()
         return FrontierState(int(queued), int(leased), RunInfo.of(meta))
 
-    async def take(self, count: int, ttl: float) -> list[bytes]:
-        """Lease up to ``count`` entries for ``ttl`` seconds (leases that ran out first)."""
-        return list(
-            await self._take(
-                keys=self._k("queue", "leases", "inflight", "owners"),
-                args=[self.worker, count, _ms(ttl)],
-            )
+    async def take(self, count: int, ttl: float, run: str) -> list[bytes]:
+        """Lease up to ``count`` entries of ``run`` for ``ttl`` seconds (expired leases first).
+
+        RunChangedError, and nothing leased, when the frontier no longer holds ``run``.
+        """
+        answer = await self._take(
+            keys=self._k("queue", "leases", "inflight", "owners", "meta"),
+            args=[self.worker, count, _ms(ttl), run],
         )
+        if isinstance(answer, int):
+            raise RunChangedError(run, lost=answer == RUN_LOST)
+        return list(answer)
 
     async def renew(self, positions: Iterable[int], ttl: float) -> int:
         """Push this worker's leases of ``positions`` to ``ttl`` from now; how many it holds."""
@@ -370,6 +430,15 @@ class Frontier:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def changed_input(url: str, input: str, run: str) -> str:
+    """Why a changed input cannot go on with its run: its positions would collide."""
+    return (
+        f"{input} is not the list that run {run} in the frontier at {url} began with (its "
+        "size or head changed): its positions would collide; let that run's workers finish "
+        "first, or use another Redis database"
+    )
 
 
 def _text(value: bytes | str) -> str:

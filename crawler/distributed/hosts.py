@@ -38,9 +38,10 @@ import uuid
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
+from crawler.distributed.client import ALLOW_OOM, redis_client
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ return start - now
 
 # KEYS: leases of each lease. ARGV: ttl (ms), then the lease ids in the order of KEYS.
 _RENEW = (
-    _NOW
+    ALLOW_OOM
+    + _NOW
     + """
 local expiry = now + tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
@@ -152,10 +154,7 @@ class RedisHostSlots:
             raise ValueError(
                 f"ARCHIVER_HOST_SLOT_TTL must be a positive number of seconds, not {ttl}"
             )
-        try:
-            self.redis: Redis = Redis.from_url(url)
-        except ValueError as exc:
-            raise ValueError(f"ARCHIVER_REDIS_URL {url!r} is not a Redis URL: {exc}") from None
+        self.redis: Redis = redis_client(url)
         self.ttl = ttl
         self.prefix = prefix
         self._acquire: AsyncScript = self.redis.register_script(_ACQUIRE)

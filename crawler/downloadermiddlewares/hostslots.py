@@ -157,7 +157,10 @@ class HostSlotsMiddleware:
                 "'twisted.internet.asyncioreactor.AsyncioSelectorReactor')"
             )
         from crawler.distributed.hosts import RedisHostSlots
+        from crawler.distributed.preflight import redis_version_problem
 
+        if (problem := redis_version_problem(url)) is not None:
+            raise ValueError(problem)
         return RedisHostSlots(url, ttl=ttl)
 
     @property

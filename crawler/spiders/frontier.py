@@ -15,8 +15,12 @@ and it is fetched again, by another worker once the lease runs out, or by this
 one when it starts again on the same folder. Entries it still holds when it
 stops early (Ctrl-C, a full disk) go back to the queue. It stops once the
 whole input was fed and no entry is queued or leased anywhere, unless
-``ARCHIVER_FRONTIER_KEEP_RUNNING``; it stops as well when the frontier's run
-changes under it (another input is fed once this one is done).
+``ARCHIVER_FRONTIER_KEEP_RUNNING``. It never takes an entry of another run
+than the one it started on: when the frontier holds another run (the next
+feed began) a worker with ``ARCHIVER_FRONTIER_KEEP_RUNNING`` stops with
+:data:`RUN_CHANGED` (any other was done with its run anyway), and when it holds none (flushed,
+or Redis restarted without persistence) with :data:`FRONTIER_LOST`; both are
+exit code 1, and a worker started again serves the frontier's run of then.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Spider, signals
+from scrapy.exceptions import CloseSpider
 
-from crawler.distributed.frontier import Frontier, decode_entry
+from crawler.distributed.frontier import Frontier, RunChangedError, decode_entry
 from crawler.extensions.archive import ArchiveExtension
 from crawler.extensions.ledger import InputLedger
 from crawler.inputs import InputError
@@ -52,6 +57,12 @@ POLL_FIRST = 0.1
 POLL_MAX = 2.0
 #: At most this many entries are leased in one round trip.
 TAKE_BATCH = 100
+#: The close reason of a worker whose frontier lost its run (flushed, Redis restarted
+#: without persistence): exit code 1, as every reason but "finished".
+FRONTIER_LOST = "archiver_frontier_lost"
+#: The close reason of a worker whose frontier holds another run now (with
+#: ARCHIVER_FRONTIER_KEEP_RUNNING: the next feed began): exit code 1; start it again.
+RUN_CHANGED = "archiver_run_changed"
 WORKER_USAGE = (
     "the frontier spider needs -a frontier_input=PATH -a frontier_source=SOURCE "
     "-a frontier_run=ID and ARCHIVER_REDIS_URL: run it with archiver worker --redis URL -o DIR"
@@ -128,7 +139,11 @@ class FrontierSpider(UrlsSpider):
                 self._room.clear()
                 await self._room.wait()
                 continue
-            taken = await self.frontier.take(min(room, TAKE_BATCH), self.lease_ttl)
+            try:
+                taken = await self.frontier.take(min(room, TAKE_BATCH), self.lease_ttl, self.run)
+            except RunChangedError as exc:
+                self._run_changed(exc.lost)
+                break
             if taken:
                 poll = POLL_FIRST
                 for data in taken:
@@ -143,10 +158,7 @@ class FrontierSpider(UrlsSpider):
                 continue
             state = await self.frontier.state()
             if state.run is None or state.run.run != self.run:
-                logger.warning(
-                    "The frontier at %(url)s no longer holds run %(run)s: this worker stops",
-                    {"url": self.redis_url, "run": self.run},
-                )
+                self._run_changed(state.run is None)
                 break
             if state.over and not self.keep_running:
                 logger.info(
@@ -160,6 +172,34 @@ class FrontierSpider(UrlsSpider):
         if ledger is not None:
             ledger.input_read()
 
+    def _run_changed(self, lost: bool) -> None:
+        """The frontier holds another run, or none: CloseSpider unless this one is done.
+
+        A new run begins only once the last is over, so a worker that would have stopped
+        at the end of its run ends as "finished"; one that keeps running stops, to be
+        started again on the new run.
+        """
+        if lost:
+            logger.error(
+                "The frontier at %(url)s holds no run any more (flushed, or Redis restarted "
+                "without persistence): run %(run)s is lost; this worker stops. Feed the "
+                "input again and start the workers again",
+                {"url": self.redis_url, "run": self.run},
+            )
+            raise CloseSpider(FRONTIER_LOST)
+        if not self.keep_running:
+            logger.info(
+                "The frontier at %(url)s is done with run %(run)s and holds the next run now",
+                {"url": self.redis_url, "run": self.run},
+            )
+            return
+        logger.error(
+            "The frontier at %(url)s holds another run now, not run %(run)s that this worker "
+            "crawled: it stops. Start it again to crawl the new run",
+            {"url": self.redis_url, "run": self.run},
+        )
+        raise CloseSpider(RUN_CHANGED)
+
     def _leased_item(self, data: bytes) -> Any:
         """The request or outcome of a leased entry; None (and a warning) for garbage."""
         try:
@@ -168,6 +208,9 @@ class FrontierSpider(UrlsSpider):
             # Not ours to judge: left leased, it returns to the queue when the lease runs out.
             logger.error("Skipped an entry of the frontier at %s: %s", self.redis_url, exc)
             self.crawler.stats.inc_value("archiver/frontier/unreadable")
+            return None
+        if entry.position in self.held:
+            # Already in this crawl's hands: fetched once.
             return None
         self.held.add(entry.position)
         self.crawler.stats.inc_value("archiver/frontier/leased")

@@ -124,9 +124,12 @@ class UrlsSpider(Spider):
             raise InputError(USAGE)
         if path == STDIN and settings.getbool("ARCHIVER_RESUME"):
             raise InputError("cannot resume a crawl of standard input: give the list as a file")
+        if path == STDIN and settings.getbool("ARCHIVER_FRONTIER_FEED"):
+            # Its run could not be told from the next stdin's: their positions would collide.
+            raise InputError("--redis cannot feed standard input: give the list as a file")
         check_input(path)
         if settings.getbool("ARCHIVER_FRONTIER_FEED"):
-            input_path = path if path == STDIN else os.path.abspath(path)
+            input_path = os.path.abspath(path)
             if (problem := feed_problem(settings, input_path)) is not None:
                 raise InputError(problem)
 
@@ -174,7 +177,7 @@ class UrlsSpider(Spider):
         )
         try:
             await feed.begin()
-        except FrontierBusyError as exc:
+        except (FrontierBusyError, InputError) as exc:
             logger.error("Cannot feed %(input)s: %(error)s", {"input": self.input, "error": exc})
             await feed.close()
             raise CloseSpider(FRONTIER_BUSY) from None
