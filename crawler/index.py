@@ -197,6 +197,16 @@ class SeedRow:
     archived_copy: str | None = None  #: timestamp of the web archive capture used instead
 
 
+#: Every ``seeds`` row that names a text file, ranked: ``latest = 1`` is the row of the
+#: latest crawl, the one whose text the file holds (``archiver extract`` and ``merge``).
+LATEST_TEXT_SEEDS = """
+    SELECT *, ROW_NUMBER() OVER (
+        PARTITION BY text_path ORDER BY crawl_id DESC, rowid DESC
+    ) AS latest
+    FROM seeds WHERE text_path IS NOT NULL
+"""
+
+
 def read_only(
     path: Path, *, check_same_thread: bool = True, tidy: bool = False
 ) -> sqlite3.Connection:

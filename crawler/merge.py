@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.cdxj import ARCHIVE_SUFFIXES, archive_files, write_sorted
-from crawler.index import Index
+from crawler.index import LATEST_TEXT_SEEDS, Index
 from crawler.layout import Layout
 from crawler.reindex import FoundCrawl, RecordIndexer, ReindexReport
 from crawler.text.document import write_document
@@ -516,14 +516,9 @@ def _supersede_seeds(path: Path) -> int:
 
 
 # One row per text file name, as ``archiver extract`` picks it: the latest crawl's.
-_TEXTS = """
+_TEXTS = f"""
 SELECT s.text_path, c.text_digest, c.conversion_record_id
-FROM (
-    SELECT *, ROW_NUMBER() OVER (
-        PARTITION BY text_path ORDER BY crawl_id DESC, rowid DESC
-    ) AS latest
-    FROM seeds WHERE text_path IS NOT NULL
-) AS s JOIN captures AS c ON c.id = s.capture_id
+FROM ({LATEST_TEXT_SEEDS}) AS s JOIN captures AS c ON c.id = s.capture_id
 WHERE s.latest = 1
 ORDER BY s.text_path
 """

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.archive import url_key
-from crawler.index import read_only
+from crawler.index import LATEST_TEXT_SEEDS, read_only
 from crawler.text.document import file_name
 from crawler.warc.reader import (
     ReadProblem,
@@ -127,15 +127,10 @@ def _page_of(
 
 # One row per text file name: the latest crawl's (the live folder has its text), its
 # capture's record located by the index.
-_INDEX_PAGES = """
+_INDEX_PAGES = f"""
 SELECT s.url AS seed_url, s.final_url, s.text_path, s.archived_copy,
        c.url AS capture_url, c.warc_file, c.warc_offset, c.record_type
-FROM (
-    SELECT *, ROW_NUMBER() OVER (
-        PARTITION BY text_path ORDER BY crawl_id DESC, rowid DESC
-    ) AS latest
-    FROM seeds WHERE text_path IS NOT NULL
-) AS s JOIN captures AS c ON c.id = s.capture_id
+FROM ({LATEST_TEXT_SEEDS}) AS s JOIN captures AS c ON c.id = s.capture_id
 WHERE s.latest = 1
 ORDER BY c.warc_file, c.warc_offset
 """
