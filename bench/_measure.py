@@ -1,0 +1,115 @@
+"""Running one benchmark command: wall time, CPU time, exit code and memory of its processes.
+
+:func:`run` starts the command and samples, every :data:`SAMPLE_INTERVAL`
+seconds, the resident memory of its whole process tree (the crawl and its
+extraction workers) and the kernel's peak RSS (``VmHWM``) of each process, from
+``/proc``; then it reaps the command with ``wait4`` for its CPU time, which
+includes every descendant the command waited for. (``ru_maxrss`` of ``wait4``
+is not used: a child forked from this process keeps this process's peak across
+``exec``.) Linux only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Seconds between two samples of the process tree's memory.
+SAMPLE_INTERVAL = 0.25
+
+
+@dataclass
+class Run:
+    """What one run of a command took."""
+
+    code: int
+    wall: float
+    #: Peak RSS of the largest process, MB (the kernel's VmHWM, as last sampled).
+    peak_mb: float
+    #: Peak RSS of the command's own process, MB (VmHWM, as last sampled).
+    main_mb: float
+    #: Peak RSS of the largest other process of the tree (a worker), MB; 0 if none.
+    others_mb: float
+    #: Highest sampled sum of the RSS of every process of the tree, MB.
+    tree_mb: float
+    #: CPU seconds (user and system) of the command and every descendant it waited for.
+    cpu: float = 0.0
+    #: (seconds since start, RSS MB of the command's own process) samples.
+    trace: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def _memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of a process in MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run(
+    command: list[str], *, cwd: Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> Run:
+    """Run ``command`` to its end; raise SystemExit unless its exit code is in ``ok``."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    done = threading.Event()
+    # Largest process, whole tree, the command's own process, the largest of the others.
+    peaks = [0.0, 0.0, 0.0, 0.0]
+    trace: list[tuple[float, float]] = []
+
+    def sample() -> None:
+        while not done.wait(SAMPLE_INTERVAL):
+            tree = _tree(process.pid)
+            peaks[0] = max([peaks[0], *(_memory_mb(pid, "VmHWM") for pid in tree)])
+            peaks[1] = max(peaks[1], sum(map(_memory_mb, tree)))
+            peaks[2] = max(peaks[2], _memory_mb(process.pid, "VmHWM"))
+            peaks[3] = max([peaks[3], *(_memory_mb(pid, "VmHWM") for pid in tree[1:])])
+            rss = _memory_mb(process.pid)
+            if rss:
+                trace.append((time.perf_counter() - start, rss))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    # A zombie's /proc has no memory lines: the sampler reads 0 for it until it is reaped.
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        tail = errors.decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(command[:5])} ... failed with exit code {code}:\n{tail}")
+    return Run(
+        code,
+        wall,
+        peaks[0],
+        peaks[2],
+        peaks[3],
+        peaks[1],
+        cpu=usage.ru_utime + usage.ru_stime,
+        trace=trace,
+    )
