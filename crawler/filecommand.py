@@ -6,6 +6,8 @@ in that package's modules for a command of its own.
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
@@ -21,3 +23,14 @@ class FileCommand(ScrapyCommand):
     requires_project = False
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+
+def quiet_warcio() -> None:
+    """No line per URI with spaces that warcio rewrites: the command's report is the output."""
+    logging.getLogger("warcio").setLevel(logging.ERROR)
+
+
+def print_text(text: str) -> None:
+    """Print ``text`` whatever the terminal's encoding: URLs and paths can hold anything."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding))

@@ -12,7 +12,6 @@ extracted), 2 for a missing path or a bad command line.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from crawler.extract.sources import (
     unpack_wacz,
     warc_pages,
 )
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
 from crawler.warc.reader import ReadProblem
@@ -99,8 +98,7 @@ class Command(FileCommand):
             function = load_object(settings.get("ARCHIVER_EXTRACT_FUNCTION"))
         except (ImportError, NameError, ValueError) as exc:
             raise UsageError(f"ARCHIVER_EXTRACT_FUNCTION: {exc}") from exc
-        # warcio logs each URI with spaces it rewrites; the summary is the output here.
-        logging.getLogger("warcio").setLevel(logging.ERROR)
+        quiet_warcio()
         with ExitStack() as stack:
             if archives:
                 source = Layout(archives[0])
@@ -135,9 +133,7 @@ class Command(FileCommand):
             stack.callback(pool.close)
             summary = extract_pages(items, pool, out.text_dir, report=report)
         text = render_summary(summary, files=files)
-        # URLs and paths can hold anything: never fail on printing them.
-        encoding = sys.stdout.encoding or "utf-8"
-        print(text.encode(encoding, "backslashreplace").decode(encoding))
+        print_text(text)
         self.exitcode = 0 if summary.ok else 1
 
 

@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text
 from crawler.history import VersionError, known_url, pick, render, unified_diff, versions
 from crawler.index import Index, UnusableIndexError
 from crawler.layout import Layout
@@ -85,7 +85,7 @@ class Command(FileCommand):
             print(f"error: {found_url} has no text version in {layout.root}", file=sys.stderr)
             return 1
         if diff is None:
-            _print(render(found_url, found))
+            print_text(render(found_url, found))
             return 0
         try:
             old, new = pick(found, diff[0]), pick(found, diff[1])
@@ -97,11 +97,6 @@ class Command(FileCommand):
         except (VersionError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        _print(text.rstrip("\n") if text else f"versions {old.number} and {new.number}: same text")
+        same = f"versions {old.number} and {new.number}: same text"
+        print_text(text.rstrip("\n") if text else same)
         return 0
-
-
-def _print(text: str) -> None:
-    # URLs and texts can hold anything: never fail on printing them.
-    encoding = sys.stdout.encoding or "utf-8"
-    print(text.encode(encoding, "backslashreplace").decode(encoding))

@@ -8,14 +8,13 @@ an output folder that a crawl wrote or that is in use: nothing written.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.commands import usage_error
 from crawler.exitcodes import OK, STOPPED, USAGE
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
@@ -71,8 +70,7 @@ class Command(FileCommand):
             check_folders(sources, output)
         except MergeError as exc:
             usage_error(str(exc))
-        # warcio logs each URI with spaces it rewrites; the summary is the output here.
-        logging.getLogger("warcio").setLevel(logging.ERROR)
+        quiet_warcio()
         layout = Layout(output)
         try:
             folder_lock = lock_for_crawl(layout.lock)
@@ -93,6 +91,5 @@ class Command(FileCommand):
         finally:
             if folder_lock is not None:
                 folder_lock.release()
-        encoding = sys.stdout.encoding or "utf-8"
-        print(report.render().encode(encoding, "backslashreplace").decode(encoding))
+        print_text(report.render())
         self.exitcode = OK if report.ok else STOPPED

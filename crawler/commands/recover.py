@@ -8,13 +8,12 @@ usage error (no such folder, a folder in use by a crawl).
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
@@ -62,8 +61,7 @@ class Command(FileCommand):
         root = archive_root(args[0] if args else None, opts.output, self.settings)
         if not root.is_dir():
             usage_error(f"no such folder: {root}")
-        # warcio logs each URI with spaces it rewrites; the summary is the output here.
-        logging.getLogger("warcio").setLevel(logging.ERROR)
+        quiet_warcio()
         layout = Layout(root)
         try:
             folder_lock = lock_for_crawl(layout.lock)
@@ -78,6 +76,5 @@ class Command(FileCommand):
         finally:
             if folder_lock is not None:
                 folder_lock.release()
-        encoding = sys.stdout.encoding or "utf-8"
-        print(recovery.render().encode(encoding, "backslashreplace").decode(encoding))
+        print_text(recovery.render())
         self.exitcode = 0 if recovery.ok else 1

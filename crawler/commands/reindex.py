@@ -8,12 +8,11 @@ exist.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
@@ -68,8 +67,7 @@ class Command(FileCommand):
             print(f"error: no such folder: {root}", file=sys.stderr)
             self.exitcode = 2
             return
-        # warcio logs each URI with spaces it rewrites; the summary is the output here.
-        logging.getLogger("warcio").setLevel(logging.ERROR)
+        quiet_warcio()
         layout = Layout(root)
         try:
             # No crawl may write into the folder while its index is replaced.
@@ -85,6 +83,5 @@ class Command(FileCommand):
         finally:
             if folder_lock is not None:
                 folder_lock.release()
-        encoding = sys.stdout.encoding or "utf-8"
-        print(report.render().encode(encoding, "backslashreplace").decode(encoding))
+        print_text(report.render())
         self.exitcode = 0 if report.ok else 1

@@ -9,12 +9,11 @@ clean, 1 when any has a problem, 2 when a path does not exist.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.filecommand import FileCommand
+from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.layout import Layout
 from crawler.warc.verify import render_report, verify_paths
 
@@ -64,11 +63,8 @@ class Command(FileCommand):
             print(f"error: no such file or folder: {missing[0]}", file=sys.stderr)
             self.exitcode = 2
             return
-        # warcio logs each URI with spaces it rewrites; the report is the output here.
-        logging.getLogger("warcio").setLevel(logging.ERROR)
+        quiet_warcio()
         run = verify_paths(paths)
         text = render_report(run)
-        # Record ids and paths can hold anything: never fail on printing them.
-        encoding = sys.stdout.encoding or "utf-8"
-        print(text.encode(encoding, "backslashreplace").decode(encoding))
+        print_text(text)
         self.exitcode = 0 if run.ok else 1
