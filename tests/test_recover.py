@@ -159,10 +159,18 @@ def crawl_until_killed(
     return size()
 
 
+def _holds_a_record(path: Path) -> bool:
+    return any(not isinstance(item, ReadProblem) for item in iter_records(path))
+
+
 def tear(archive: Path) -> tuple[Path, bytes]:
-    """Append half a gzip member to the open file (the last file, reopened, if none is)."""
+    """Append half a gzip member to the open file (the last file, reopened, if none is).
+
+    A kill just after a file was rotated can leave the newest ``.open`` file empty (made,
+    its warcinfo not yet written): the last open file that holds a record is torn then.
+    """
     warc = Layout(archive).warc_dir
-    opened = sorted(warc.glob("*.open"))
+    opened = [path for path in sorted(warc.glob("*.open")) if _holds_a_record(path)]
     if opened:
         path = opened[-1]
     else:
