@@ -186,6 +186,48 @@ def test_each_record_is_its_own_gzip_member(tmp_path: Path) -> None:
     assert gzip.decompress(data).count(b"WARC/1.1\r\n") == 3
 
 
+@pytest.mark.parametrize(
+    ("headers", "stored"),
+    [
+        ([(b"Content-Type", b"text/html"), (b"Content-Encoding", b"gzip")], True),
+        ([(b"Content-Type", b"text/html"), (b"Content-Encoding", b"GZIP, br")], True),
+        ([(b"Content-Type", b"image/jpeg")], True),
+        ([(b"Content-Type", b"text/html")], False),
+        ([(b"Content-Type", b"text/html"), (b"Content-Encoding", b"identity")], False),
+    ],
+)
+def test_a_compressed_payload_is_stored_in_its_member(
+    tmp_path: Path, headers: list[tuple[bytes, bytes]], stored: bool
+) -> None:
+    rng = random.Random(7)
+    # Half random bytes (what compressed bodies look like), half text that deflates well.
+    body = rng.randbytes(40_000) + b"<p>archived</p>" * 2_000
+    exchange = replace(EXCHANGE, response_headers=headers, body=body)
+    writer = make_writer(tmp_path, gzip_level=6)
+    locations = writer.write(
+        [
+            request_record(exchange, record_id=REQUEST_ID, concurrent_to=RESPONSE_ID),
+            response_record(exchange, record_id=RESPONSE_ID, concurrent_to=REQUEST_ID),
+        ]
+    )
+    writer.close()
+    data = (tmp_path / locations[1].filename).read_bytes()
+    member = data[locations[1].offset : locations[1].offset + locations[1].length]
+    # One member that gzip and warcio read back whole, the body byte for byte.
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS + 16)
+    plain = decompressor.decompress(member)
+    assert plain.endswith(b"\r\n\r\n" + body + b"\r\n\r\n")
+    assert decompressor.eof and not decompressor.unused_data
+    record = next(iter(ArchiveIterator(BytesIO(member))))
+    assert record.raw_stream.read() == body
+    # Stored: the member is the body's size and more; deflated: the text part shrinks.
+    assert (len(member) > len(body)) is stored
+    if stored:
+        # The headers before a stored body are deflated all the same.
+        head = len(plain) - len(body) - 4
+        assert len(member) < len(body) + head
+
+
 def test_rotation_by_size_keeps_pairs_together(tmp_path: Path) -> None:
     writer = make_writer(tmp_path, max_size=1500)
     for n in range(5):
