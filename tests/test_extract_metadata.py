@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from copy import deepcopy
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from lxml import html as lxml_html
+from trafilatura.metadata import extract_metadata
+from trafilatura.utils import load_html
 
 from crawler.extract.author import clean_author
+from crawler.extract.fields import corpus_metadata
 from crawler.extract.metadata import page_language, parse_date
 from crawler.extract.page import extract_page
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 PARAGRAPHS = "".join(
     f"<p>Paragraph {n}: rivers across the region rose sharply after two days of heavy rain, "
@@ -108,3 +119,63 @@ def test_a_page_without_main_text_keeps_its_metadata() -> None:
 def test_nothing_to_parse() -> None:
     result = extract_page(b"", url="https://example.com/", content_type="text/html")
     assert (result.outcome, result.title) == ("empty", None)
+
+
+SHARED_PAGES = Path(__file__).resolve().parents[2] / "shared" / "pages"
+#: Pages of each shared set compared field by field with trafilatura's own metadata.
+PAGES_PER_SET = 40
+KEPT_FIELDS = ("title", "author", "url", "hostname", "date", "sitename")
+
+
+def _trafilatura_metadata(tree: HtmlElement, url: str) -> dict[str, object]:
+    params = {"original_date": True, "extensive_search": True, "max_date": "2026-11-30"}
+    theirs = extract_metadata(deepcopy(tree), url, dict(params))
+    ours = corpus_metadata(deepcopy(tree), url, dict(params))
+    assert {name: getattr(ours, name) for name in KEPT_FIELDS} == {
+        name: getattr(theirs, name) for name in KEPT_FIELDS
+    }
+    return {name: getattr(ours, name) for name in KEPT_FIELDS}
+
+
+def test_corpus_metadata_reads_what_trafilatura_reads() -> None:
+    page = (
+        "<html><head><title>Bridge reopens | The Town Paper</title>"
+        "<meta name=author content='Jane Doe'><meta property=og:site_name content=townpaper>"
+        "<meta name=keywords content='bridges, buses'>"
+        "<link rel=license href='https://creativecommons.org/licenses/by/4.0/'>"
+        "<meta property=article:published_time content=2026-11-01></head>"
+        f"<body><article><h1>Bridge reopens</h1>{PARAGRAPHS}</article></body></html>"
+    )
+    found = _trafilatura_metadata(lxml_html.fromstring(page), "https://town.example/a")
+    assert found["author"] == "Jane Doe"
+    assert found["date"] == "2026-11-01"
+    assert found["sitename"] == "Townpaper"
+
+
+def _shared_pages() -> list[tuple[Path, str]]:
+    pages = []
+    for listing in sorted(SHARED_PAGES.glob("*/pages.jsonl")):
+        rows = [
+            json.loads(line)
+            for line in listing.read_text(encoding="utf-8").split("\n")
+            if line.strip()
+        ]
+        pages += [(listing.parent / row["html"], row.get("url") or "") for row in rows][
+            :PAGES_PER_SET
+        ]
+    return pages
+
+
+@pytest.mark.skipif(
+    not SHARED_PAGES.is_dir(), reason="../shared/pages (the shared page sets) is absent"
+)
+def test_corpus_metadata_equals_trafilatura_on_real_pages() -> None:
+    pages = _shared_pages()
+    assert pages
+    dated = 0
+    for path, url in pages:
+        tree = load_html(gzip.decompress(path.read_bytes()))
+        if tree is not None:
+            dated += _trafilatura_metadata(tree, url)["date"] is not None
+    # Real pages: most have a date, so the comparison is not of empty fields.
+    assert dated > len(pages) / 2

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from trafilatura import bare_extraction
-from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from crawler.extract.author import clean_author
 from crawler.extract.decode import decode_html
 from crawler.extract.facts import PageFacts
+from crawler.extract.fields import corpus_metadata
 from crawler.extract.furniture import drop_furniture
 from crawler.extract.metadata import declared_site_name, page_language, parse_date
 from crawler.extract.title import best_title
@@ -68,6 +68,8 @@ def extract_page(
         if tree is None:
             return Extraction(ExtractionOutcome.EMPTY, "no main text found", encoding=encoding)
         facts = PageFacts.read(tree, url)
+        # Before the text, as in trafilatura: its text steps work on a copy of the tree.
+        metadata = corpus_metadata(tree, url or None, date_params)
         # trafilatura's defaults, measured with bench/extraction.py: favor_precision
         # costs 7 points of body F1 on wcxb (2-20 by page type) and 3 of snippets
         # found on trafilatura-eval; favor_recall costs 2 on wcxb (14 on forums);
@@ -82,29 +84,20 @@ def extract_page(
         document = bare_extraction(
             tree,
             url=url,
-            with_metadata=True,
+            with_metadata=False,
             include_comments=False,
             include_tables=True,
-            date_extraction_params=date_params,
         )
     except Exception as exc:  # trafilatura and lxml raise many types on broken pages
         logger.debug("extraction failed for %s", url, exc_info=True)
         return Extraction(
             ExtractionOutcome.FAILED, f"{type(exc).__name__}: {exc}", encoding=encoding
         )
-    if document is None or isinstance(document, dict):
-        # trafilatura drops the metadata of a page whose text it rejects.
-        try:
-            document = extract_metadata(tree, url or None, date_params)
-        except Exception:  # the page is still empty, with or without a title
-            logger.debug("metadata extraction failed for %s", url, exc_info=True)
-            return Extraction(ExtractionOutcome.EMPTY, "no main text found", encoding=encoding)
-        return _from_trafilatura(
-            document, text="", url=url, tree=tree, facts=facts, encoding=encoding
-        )
-    text = document.text or ""
+    # trafilatura gives no document for a page whose text it rejects: the page is
+    # empty, with the metadata it has.
+    text = "" if document is None or isinstance(document, dict) else document.text or ""
     return _from_trafilatura(
-        document, text=text, url=url, tree=tree, facts=facts, encoding=encoding
+        metadata, text=text, url=url, tree=tree, facts=facts, encoding=encoding
     )
 
 
