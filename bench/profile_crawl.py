@@ -12,7 +12,7 @@ into milliseconds per page for both contenders side by side: the archiver's
 extra cost, line by line. Needs ``py-spy`` (``.venv/bin/pip install py-spy``).
 Usage::
 
-    .venv/bin/python bench/profile_crawl.py [--pages 2000] [--rate 200] [--top 25]
+    .venv/bin/python bench/profile_crawl.py [--pages 2000] [--rate 200] [--top 25] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2000, help="URLs to crawl (default 2000)")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25, help="functions listed by self time")
+    parser.add_argument("--keep", type=Path, help="folder to keep py-spy's raw stacks in")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -102,6 +103,9 @@ def main() -> None:
                 spied = [spy, "record", "--nonblocking", "-r", str(args.rate), "-f", "raw"]
                 run([*spied, "-o", str(raw), "--", *command], cwd=cwd, env=env, ok=(0, 3))
                 stacks = read_stacks(raw)
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(raw, args.keep / raw.name)
                 profiles[name] = (stacks, cpu * 1000 / len(paths))
                 show(name, stacks, cpu, len(paths), args.top)
         compare(profiles)
