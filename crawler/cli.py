@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+# First, while few modules are loaded: this module of Scrapy's makes deprecated classes,
+# which calls inspect.stack(), and that looks each frame's module up among all the modules
+# loaded. Imported later (by the download handler, deep in the crawl), it costs several
+# times as much.
+import scrapy.core.downloader.contextfactory  # noqa: F401
 from scrapy.commands import ScrapyHelpFormatter
 from scrapy.settings import Settings
 
@@ -37,6 +42,9 @@ from crawler.usage import (
     unknown_options,
     wants_help,
 )
+
+if TYPE_CHECKING:
+    from scrapy.commands import ScrapyCommand
 
 SETTINGS_MODULE = "crawler.settings"
 
@@ -198,35 +206,42 @@ def project_settings() -> Settings:
     return settings
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    os.environ["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
-    settings = project_settings()
+def find_command(name: str, settings: Settings) -> ScrapyCommand:
+    """The command called ``name``; a usage error naming the closest one if there is none."""
     ours, scrapys = all_commands(settings)
-    if args[:1] == ["help"]:
-        args = [*args[1:2], "--help"] if len(args) > 1 else []
-    if not args or args[0] in HELP_OPTIONS:
-        print_and_exit(overview(ours, scrapys))
-    name = args[0]
-    if name.startswith("-"):
-        usage_error(
-            f"unknown option {name}: the command comes first (archiver <command> [options])"
-        )
     commands = {**scrapys, **ours}
     if name not in commands:
         suggestion = closest(name, commands)
         hint = f"; did you mean {suggestion}?" if suggestion else " (archiver --help lists them)"
         usage_error(f"unknown command {name}{hint}")
+    return commands[name]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
+    settings = project_settings()
+    if args[:1] == ["help"]:
+        args = [*args[1:2], "--help"] if len(args) > 1 else []
+    if not args or args[0] in HELP_OPTIONS:
+        print_and_exit(overview(*all_commands(settings)))
+    name = args[0]
+    if name.startswith("-"):
+        usage_error(
+            f"unknown option {name}: the command comes first (archiver <command> [options])"
+        )
     if name == "crawl":
+        # The crawl's options are its own: the other commands need not be found and made.
         if wants_help(args[1:]):
             print_and_exit(crawl_help())
         args = crawl_arguments(args[1:])
         if len(args) < 4 or not args[3].startswith("urls="):
             usage_error("crawl takes INPUT: a URL list, a corpus folder, or - for standard input")
     else:
-        parser = command_parser(name, commands[name], settings)
+        command = find_command(name, settings)
+        parser = command_parser(name, command, settings)
         if wants_help(args[1:]):
-            print_and_exit(command_help(parser, commands[name]))
+            print_and_exit(command_help(parser, command))
         if name not in OPTIONS_PASSED_ON:
             check_options(parser, args[1:])
     from scrapy.cmdline import execute

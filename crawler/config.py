@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.misc import load_object
 
@@ -63,10 +63,22 @@ def setting_problems(settings: BaseSettings) -> list[str]:
         due_setting(settings.get("ARCHIVER_DUE"))
     except ValueError as exc:
         problems.append(f"ARCHIVER_DUE: {exc}")
-    function = settings.get("ARCHIVER_EXTRACT_FUNCTION")
+    try:
+        text = settings.getbool("ARCHIVER_TEXT_ENABLED")
+    except ValueError:
+        value = settings.get("ARCHIVER_TEXT_ENABLED")
+        problems.append(f"ARCHIVER_TEXT_ENABLED must be True or False, not {value!r}")
+        text = True
+    if text:
+        # Loading the function imports trafilatura: only a crawl that extracts text pays it.
+        problems += _extract_function_problems(settings.get("ARCHIVER_EXTRACT_FUNCTION"))
+    return problems
+
+
+def _extract_function_problems(function: Any) -> list[str]:
     try:
         if not callable(load_object(function)):
-            problems.append(f"ARCHIVER_EXTRACT_FUNCTION {function!r} is not a function")
+            return [f"ARCHIVER_EXTRACT_FUNCTION {function!r} is not a function"]
     except (ImportError, NameError, ValueError, AttributeError) as exc:
-        problems.append(f"ARCHIVER_EXTRACT_FUNCTION {function!r} cannot be loaded: {exc}")
-    return problems
+        return [f"ARCHIVER_EXTRACT_FUNCTION {function!r} cannot be loaded: {exc}"]
+    return []

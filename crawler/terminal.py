@@ -13,8 +13,6 @@ import logging
 import sys
 from typing import IO, TYPE_CHECKING
 
-from tqdm import tqdm
-
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
@@ -33,10 +31,13 @@ class BarSafeStream:
     """A text stream that clears the progress bars before each write and redraws them after."""
 
     def __init__(self, stream: IO[str]) -> None:
+        from tqdm import tqdm
+
         self.stream = stream
+        self._bars = tqdm
 
     def write(self, text: str) -> int:
-        with tqdm.external_write_mode(file=self.stream):
+        with self._bars.external_write_mode(file=self.stream):
             written = self.stream.write(text)
             self.stream.flush()
         return written
@@ -49,6 +50,9 @@ class TerminalBar:
     """A tqdm bar of input entries on standard error, with the log written above it."""
 
     def __init__(self, total: int | None, *, description: str = "Crawl") -> None:
+        # Here, not at module level: a crawl with no terminal to draw on does not import tqdm.
+        from tqdm import tqdm
+
         self._stream = sys.stderr
         self.bar = tqdm(
             total=total,

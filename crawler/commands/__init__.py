@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from crawler.config import setting_problems
 from crawler.layout import Layout
 
 if TYPE_CHECKING:
@@ -21,6 +20,9 @@ def usage_error(message: str) -> NoReturn:
 
 def check_settings(settings: BaseSettings) -> None:
     """A usage error for settings a crawl cannot run with."""
+    # Here, not at module level: the checks import much that only a crawl needs.
+    from crawler.config import setting_problems
+
     problems = setting_problems(settings)
     if problems:
         usage_error("; ".join(problems))

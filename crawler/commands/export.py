@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING
 from crawler.commands import usage_error
 from crawler.filecommand import FileCommand
 from crawler.layout import Layout, default_root
-from crawler.pywb import ensure_cdxj
-from crawler.wacz import WaczError, write_wacz
 
 if TYPE_CHECKING:
     import argparse
@@ -64,6 +62,10 @@ class Command(FileCommand):
             usage_error(f"{opts.output} exists (--force overwrites it)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        # Here, not at module level: every Scrapy command line imports every command module.
+        from crawler.pywb import ensure_cdxj
+        from crawler.wacz import WaczError, write_wacz
+
         assert self.settings is not None
         root = (
             Path(args[1])

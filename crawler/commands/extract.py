@@ -22,14 +22,6 @@ from typing import TYPE_CHECKING, TextIO
 from scrapy.exceptions import UsageError
 from scrapy.utils.misc import load_object
 
-from crawler.extract.offline import extract_pages, render_summary
-from crawler.extract.pool import ExtractionPool
-from crawler.extract.sources import (
-    index_pages,
-    is_wacz,
-    unpack_wacz,
-    warc_pages,
-)
 from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
@@ -80,6 +72,11 @@ class Command(FileCommand):
         )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        # Here, not at module level: every Scrapy command line imports every command module,
+        # and these bring multiprocessing, pebble and the WACZ reader.
+        from crawler.extract import offline, sources
+        from crawler.extract import pool as extraction
+
         assert self.settings is not None
         settings = self.settings
         home = Layout.of(settings)
@@ -104,7 +101,7 @@ class Command(FileCommand):
                 source = Layout(archives[0])
                 out = Layout(Path(opts.output)) if opts.output else source
                 files = len(find_archives(source.warc_dir)) if source.warc_dir.is_dir() else 0
-                items: Iterator[Item] = index_pages(source)
+                items: Iterator[Item] = sources.index_pages(source)
             else:
                 folders = [p for p in paths if p.is_dir() and Layout(p).warc_dir.is_dir()]
                 for folder in folders:
@@ -118,7 +115,7 @@ class Command(FileCommand):
                 unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 warcs, problems = _inputs(paths, unpacked)
                 files = len(warcs)
-                items = _chain(problems, warc_pages(warcs))
+                items = _chain(problems, sources.warc_pages(warcs))
             if out.index.exists() or out.warc_dir.is_dir():
                 # It writes into an archive folder's text/: not while a crawl writes there.
                 try:
@@ -129,16 +126,18 @@ class Command(FileCommand):
                     stack.callback(folder_lock.release)
             report = _open_report(stack, opts.report)
             stack.enter_context(redirect_stderr(_QuietWarcio(sys.stderr)))
-            pool = ExtractionPool(function, workers=workers, timeout=timeout)
+            pool = extraction.ExtractionPool(function, workers=workers, timeout=timeout)
             stack.callback(pool.close)
-            summary = extract_pages(items, pool, out.text_dir, report=report)
-        text = render_summary(summary, files=files)
+            summary = offline.extract_pages(items, pool, out.text_dir, report=report)
+        text = offline.render_summary(summary, files=files)
         print_text(text)
         self.exitcode = 0 if summary.ok else 1
 
 
 def _inputs(paths: list[Path], unpacked: Path) -> tuple[list[Path], list[ReadProblem]]:
     """The WARC and ARC files to read, WACZ files unpacked; problems with the WACZ files."""
+    from crawler.extract.sources import is_wacz, unpack_wacz
+
     files: list[Path] = []
     problems: list[ReadProblem] = []
     waczs = 0

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from crawler.commands import archive_root, usage_error
 from crawler.filecommand import FileCommand, print_text
-from crawler.history import VersionError, known_url, pick, render, unified_diff, versions
 from crawler.index import Index, UnusableIndexError
 from crawler.layout import Layout
 
@@ -76,6 +75,9 @@ class Command(FileCommand):
             index.close()
 
     def _show(self, layout: Layout, index: Index, url: str, diff: list[str] | None) -> int:
+        # Here, not at module level: every Scrapy command line imports every command module.
+        from crawler.history import VersionError, known_url, pick, render, unified_diff, versions
+
         found_url = known_url(index, url)
         if found_url is None:
             print(f"error: {url} is not in the archive {layout.root}", file=sys.stderr)

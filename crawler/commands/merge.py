@@ -18,7 +18,6 @@ from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
 from crawler.lock import LockError, lock_for_crawl
-from crawler.merge import MergeError, check_folders, merge
 
 if TYPE_CHECKING:
     import argparse
@@ -62,6 +61,9 @@ class Command(FileCommand):
         parser.add_argument("-o", "--output", metavar="DIR", help="the merged archive folder")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        # Here, not at module level: every Scrapy command line imports every command module.
+        from crawler.merge import MergeError, check_folders, merge
+
         if not opts.output:
             usage_error("give the merged archive folder: -o DIR")
         sources = [Path(arg) for arg in args]

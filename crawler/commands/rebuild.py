@@ -20,11 +20,8 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.commands import check_settings, usage_error
 from crawler.exitcodes import OK, SOME_FAILED, STOPPED, USAGE, crawl_exit_code, explain
-from crawler.extensions.archive import ArchiveExtension
 from crawler.layout import REPORT_NAME, Layout
 from crawler.lock import FolderLock, LockError, lock_for_crawl
-from crawler.rebuild import all_rebuilt, build_report, summarize, write_report
-from crawler.spiders.urls import UrlsSpider
 
 if TYPE_CHECKING:
     import argparse
@@ -104,6 +101,11 @@ class Command(ScrapyCommand):
                 self.folder_lock.release()
 
     def _rebuild(self, args: list[str]) -> None:
+        # Here, not at module level: every Scrapy command line imports every command module.
+        from crawler.extensions.archive import ArchiveExtension
+        from crawler.rebuild import all_rebuilt, build_report, summarize, write_report
+        from crawler.spiders.urls import UrlsSpider
+
         assert self.crawler_process is not None and self.settings is not None
         corpus = Path(args[0])
         crawler = self.crawler_process.create_crawler(UrlsSpider)

@@ -18,7 +18,6 @@ from crawler.addons import output_dir
 from crawler.commands import usage_error
 from crawler.commands.crawl import Command as CrawlCommand
 from crawler.distributed.identity import WorkerIdError, worker_id
-from crawler.distributed.preflight import FrontierUnavailableError, read_run
 from crawler.layout import Layout
 from crawler.spiders.frontier import FrontierSpider
 
@@ -77,6 +76,10 @@ class Command(CrawlCommand):
         url = opts.redis or self.settings.get("ARCHIVER_REDIS_URL")
         if not url:
             usage_error("worker needs --redis URL: the Redis that archiver crawl --redis fed")
+        # Here, not at module level: every Scrapy command line imports every command module,
+        # and the preflight brings redis-py.
+        from crawler.distributed.preflight import FrontierUnavailableError, read_run
+
         try:
             run = read_run(url)
         except FrontierUnavailableError as exc:

@@ -12,9 +12,10 @@ failed command means (a lease runs out, a feed stops and is run again).
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 #: How long a command may wait for Redis's answer before it fails, in seconds.
 SOCKET_TIMEOUT = 10.0
@@ -28,6 +29,11 @@ ALLOW_OOM = "#!lua flags=allow-oom\n"
 
 def redis_client(url: str) -> Redis:
     """An asyncio client of the Redis at ``url``; ValueError if it is not a Redis URL."""
+    # Here, not at module level: a crawl without Redis does not pay redis-py's import.
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     try:
         return Redis.from_url(
             url,

@@ -40,7 +40,6 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
 from crawler.extensions.archive import ArchiveExtension, archive_of
-from crawler.extract.pool import ExtractionPool
 from crawler.items import METADATA_FIELDS, Page, SeedOutcome
 from crawler.layout import Layout
 from crawler.outcomes import Change, InputOutcome, TextOutcome
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
 
     from crawler.archive import Capture
     from crawler.extract.convert import Conversion
+    from crawler.extract.pool import ExtractionPool
     from crawler.index import TextVersion
     from crawler.text.document import StagedDocument
 
@@ -75,6 +75,11 @@ class TextPipeline:
         settings = crawler.settings
         if not settings.getbool("ARCHIVER_TEXT_ENABLED"):
             raise NotConfigured("ARCHIVER_TEXT_ENABLED is off")
+        # Here, not at module level: Scrapy imports this module also when the pipeline is
+        # off, and the pool brings multiprocessing and pebble.
+        from crawler.extract.pool import ExtractionPool
+
+        self._pool_class = ExtractionPool
         self.crawler = crawler
         self.workers = settings.getint("ARCHIVER_EXTRACT_WORKERS") or os.cpu_count() or 1
         self.timeout = settings.getfloat("ARCHIVER_EXTRACT_TIMEOUT")
@@ -91,7 +96,7 @@ class TextPipeline:
 
     def open_spider(self) -> None:
         self._archive = archive_of(self.crawler)
-        self._pool = ExtractionPool(self.function, workers=self.workers, timeout=self.timeout)
+        self._pool = self._pool_class(self.function, workers=self.workers, timeout=self.timeout)
         logger.info(
             "Extracting text with %(workers)d worker(s) into %(dir)s",
             {"workers": self.workers, "dir": self.text_dir},
