@@ -29,7 +29,10 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
-from crawler.downloadermiddlewares.decompression import DecompressionMiddleware
+from crawler.downloadermiddlewares.decompression import (
+    REACTOR_DECODE_BUDGET,
+    DecompressionMiddleware,
+)
 from crawler.warc.records import sha1_digest
 from crawler.warc.verify import render_report, verify_paths
 from tests.conftest import FAST, index_rows, project_settings_dict, run_crawl, write_urls
@@ -257,14 +260,16 @@ async def test_the_decoded_size_is_bounded_by_the_smallest_limit(
 @deferred_f_from_coro_f
 async def test_bodies_decode_as_scrapy_decodes_them_on_the_reactor_or_in_a_thread() -> None:
     ours, scrapys = decompression(), HttpCompressionMiddleware.from_crawler(get_crawler(Spider))
-    text = random.Random(1).choices(string.ascii_letters + " ", k=200_000)
-    for body in (PAGE, "".join(text).encode()):  # a small page, and one for a thread
+    text = random.Random(1).choices(string.ascii_letters + " ", k=REACTOR_DECODE_BUDGET + 1)
+    # A small page, decoded on the reactor; one past the budget, decoded again in a thread.
+    for body, in_thread in ((PAGE, None), ("".join(text).encode(), 1)):
         request = Request("http://example.com/page")
         decoded = await ours.process_response(request, gzipped(request.url, body))
         expected = scrapys.process_response(request, gzipped(request.url, body))
         assert isinstance(decoded, HtmlResponse) and isinstance(expected, HtmlResponse)
         assert decoded.body == expected.body == body
         assert decoded.headers == expected.headers
+        assert ours.crawler.stats.get_value("archiver/decompression/in_thread") == in_thread
 
 
 def test_a_decoded_size_limit_must_be_positive() -> None:

@@ -10,9 +10,13 @@ every other download waits. This subclass takes its place (priority 590) and
   ``download_maxsize`` when smaller. The response is then dropped with a reason
   that names the limit; its body is archived as received all the same (the
   guard middleware, closer to the downloader, archived it first);
-- decodes in another thread every body that may take long: more than
-  :data:`DECODE_IN_THREAD_ABOVE` bytes of gzip or deflate, several encodings in
-  a row, and brotli or zstd of any size (their expansion has no useful bound).
+- decodes on the reactor only what decodes quickly: a body that gives more than
+  :data:`REACTOR_DECODE_BUDGET` bytes is decoded again, whole, in another
+  thread (a gzip bomb or a page of several megabytes). A thread for every body
+  would cost more than it saves: the reactor waits for the interpreter lock
+  whenever the thread holds it, and every call that lets the lock go (an index
+  query, a file write) waits again (a quarter of an archive-only crawl's time,
+  measured with bench/crawl.py).
 
 Everything else (warnings, stats, the response class) is Scrapy's own code.
 """
@@ -34,13 +38,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: gzip and deflate bodies up to this many bytes are decoded on the reactor: deflate
-#: expands at most about 1,032 times, so they decode to 4 MB at worst (a few tens of
-#: milliseconds on a busy machine), small pages in a fraction of one; larger ones go
-#: to a thread, whose round trip costs some 0.15 ms.
-DECODE_IN_THREAD_ABOVE = 4 * 1024
-#: Encodings whose decoded size the size of their input bounds (see above).
-_BOUNDED_ENCODINGS = frozenset({b"gzip", b"x-gzip", b"deflate"})
+#: Decoded bytes a body may give on the reactor (about 2 ms of gzip): past them it
+#: is decoded again, in a thread, up to the response's limit. Nearly every HTML page
+#: decodes to less; the work thrown away is bounded by this budget, whatever the
+#: encoding or its expansion.
+REACTOR_DECODE_BUDGET = 1024 * 1024
 
 
 class DecompressionMiddleware(HttpCompressionMiddleware):
@@ -66,10 +68,10 @@ class DecompressionMiddleware(HttpCompressionMiddleware):
             return response
         limit, limit_name = self._limit(request)
         try:
-            if self._heavy(response.body, encodings):
+            decoded = self._decode_on_reactor(response.body, encodings, limit)
+            if decoded is None:
+                self.crawler.stats.inc_value("archiver/decompression/in_thread")
                 decoded = await run_in_thread(self._decode_all, response.body, encodings, limit)
-            else:
-                decoded = self._decode_all(response.body, encodings, limit)
         except _DecompressionMaxSizeExceeded as exc:
             self.crawler.stats.inc_value("archiver/decompression/over_limit")
             reason = (
@@ -108,9 +110,14 @@ class DecompressionMiddleware(HttpCompressionMiddleware):
             return download_max, name
         return self.max_decoded, "ARCHIVER_MAX_DECODED_SIZE"
 
-    def _heavy(self, body: bytes, content_encoding: list[bytes]) -> bool:
-        """Whether decoding ``body`` may take long enough to be worth a thread."""
-        to_decode, _ = self._split_encodings(content_encoding)
-        if len(to_decode) > 1 or not _BOUNDED_ENCODINGS.issuperset(to_decode):
-            return True
-        return len(body) > DECODE_IN_THREAD_ABOVE
+    def _decode_on_reactor(
+        self, body: bytes, content_encoding: list[bytes], limit: int
+    ) -> tuple[bytes, list[bytes]] | None:
+        """``body`` decoded, or None when it gives more than the reactor's budget."""
+        budget = min(limit, REACTOR_DECODE_BUDGET)
+        try:
+            return self._decode_all(body, content_encoding, budget)
+        except _DecompressionMaxSizeExceeded:
+            if limit <= budget:
+                raise  # over the response's own limit: no thread would decode it
+            return None
