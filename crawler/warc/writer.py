@@ -45,6 +45,8 @@ OPEN_SUFFIX = ".open"
 #: to this many bytes, and spooled to an unnamed temporary file beside the WARC files
 #: past it: a large response costs its body in memory, not its body twice.
 SPOOL_ABOVE = 8 * 1024 * 1024
+#: What a member may hold beyond its record's block: WARC headers, gzip framing.
+SPOOL_MARGIN = 64 * 1024
 #: Spooled members are copied into the WARC file this many bytes at a time, where the
 #: kernel cannot copy them itself.
 COPY_CHUNK = 1024 * 1024
@@ -241,6 +243,14 @@ def serialize_for(
     try:
         for record in records:
             record.rec_headers.replace_header("WARC-Warcinfo-ID", warcinfo_id)
+            if (record.length or 0) + SPOOL_MARGIN <= SPOOL_ABOVE:
+                # Small for sure (a member is at most its record and a little): bytes.
+                buffer = BytesIO()
+                member = _member(record, level, buffer)
+                WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
+                serialized.members.append(buffer.getvalue())
+                serialized.lengths.append(member.size)
+                continue
             spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
                 max_size=SPOOL_ABOVE, dir=None if spool_dir is None else str(spool_dir)
             )
