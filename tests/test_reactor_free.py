@@ -234,6 +234,13 @@ def decompression(**settings: Any) -> DecompressionMiddleware:
     return DecompressionMiddleware.from_crawler(crawler)
 
 
+def zstandard_frames() -> bytes:
+    """A page in a zstd frame, then empty frames."""
+    from scrapy.utils._compression import zstd
+
+    return zstd.compress(PAGE) + zstd.compress(b"") * 1_000
+
+
 def gzipped(url: str, body: bytes) -> HtmlResponse:
     headers = {"Content-Type": "text/html", "Content-Encoding": "gzip"}
     return HtmlResponse(url, body=gzip.compress(body), headers=headers)
@@ -270,6 +277,30 @@ async def test_bodies_decode_as_scrapy_decodes_them_on_the_reactor_or_in_a_threa
         assert decoded.body == expected.body == body
         assert decoded.headers == expected.headers
         assert ours.crawler.stats.get_value("archiver/decompression/in_thread") == in_thread
+
+
+@pytest.mark.parametrize(
+    ("coded", "encoding"),
+    [
+        # Many empty members: seconds of work for nothing decoded, however small the output.
+        (gzip.compress(b"<p>x</p>") + gzip.compress(b"") * 20_000, "gzip"),
+        (zstandard_frames(), "zstd"),
+        (gzip.compress(gzip.compress(PAGE)), "gzip, gzip"),
+    ],
+    ids=["gzip-members", "zstd", "twice"],
+)
+@deferred_f_from_coro_f
+async def test_bodies_costly_for_their_size_are_decoded_in_a_thread(
+    coded: bytes, encoding: str
+) -> None:
+    middleware = decompression()
+    request = Request("http://example.com/page")
+    headers = {"Content-Type": "text/html", "Content-Encoding": encoding}
+    response = HtmlResponse(request.url, body=coded, headers=headers)
+    decoded = await middleware.process_response(request, response)
+    assert isinstance(decoded, HtmlResponse)
+    assert decoded.body.startswith(b"<")
+    assert middleware.crawler.stats.get_value("archiver/decompression/in_thread") == 1
 
 
 def test_a_decoded_size_limit_must_be_positive() -> None:
