@@ -21,11 +21,21 @@ gets ``dropped`` with :data:`LOST_REASON` and a warning. A crawl that stops befo
 pending entries without an outcome: ``--resume`` fetches them.
 
 The ledger holds only the entries in flight (those Scrapy holds as requests or
-items at that moment), never the whole input.
+items at that moment), never the whole input. It also bounds them: the spider
+awaits :meth:`InputLedger.room` before it hands over an entry, so that at most
+``ARCHIVER_START_AHEAD`` entries are read from the input and not yet settled
+(Scrapy itself reads ``start()`` to its end into the scheduler whenever the
+downloader is busy, so a crawl would otherwise grow with its input). The most
+entries in flight at once are in the stat :data:`AHEAD_STAT`. While the spider
+waits for room, the entries that some component lost silently would keep it
+waiting, and the engine, still reading its start, never goes idle: so each time
+the scheduler runs dry (``scheduler_empty``) with nothing downloading or being
+scraped, the entries left in the ledger are lost, as at the end of the input.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -58,6 +68,8 @@ SCHEDULER_REASON = "dropped by the scheduler (its duplicate filter); see the log
 #: How the reasons of drops by item pipelines begin (the pipeline's own words follow).
 PIPELINE_DROP = "dropped by an item pipeline"
 PIPELINE_ERROR = "dropped after an item pipeline error"
+#: The stat of the most entries in flight at once (read, not yet settled).
+AHEAD_STAT = "archiver/input/most_ahead"
 
 
 class InputLedger:
@@ -69,10 +81,17 @@ class InputLedger:
         self._pending: dict[Entry, None] = {}
         self._record: Callable[[SeedOutcome], EntryItem] | None = None
         self._input_read = False
+        #: Most entries in flight; 0: no limit.
+        self.ahead = crawler.settings.getint("ARCHIVER_START_AHEAD")
+        if self.ahead < 0:
+            raise ValueError(f"ARCHIVER_START_AHEAD must be 0 or more, not {self.ahead}")
+        self._space = asyncio.Event()
+        self._waiting = False
         crawler.signals.connect(self.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self.scheduler_empty, signal=signals.scheduler_empty)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -96,6 +115,28 @@ class InputLedger:
         """
         if self._record is not None:
             self._pending[entry] = None
+            self.crawler.stats.max_value(AHEAD_STAT, len(self._pending))
+
+    async def room(self) -> None:
+        """Return once one more entry may be handed over: fewer than ARCHIVER_START_AHEAD
+        are in flight (at once with no limit, or with no seed index: nothing is kept then).
+
+        A crawl that stops meanwhile cancels the wait, with the rest of the spider's start.
+        """
+        while self._full():
+            if self._stuck():
+                self._lose_pending()  # not when the archive failed: the crawl is stopping
+                if not self._full():
+                    return
+            self._space.clear()
+            self._waiting = True
+            try:
+                await self._space.wait()
+            finally:
+                self._waiting = False
+
+    def _full(self) -> bool:
+        return 0 < self.ahead <= len(self._pending) and self._record is not None
 
     def input_read(self) -> None:
         """The spider has handed over its whole input: what is left at idle was lost."""
@@ -103,7 +144,10 @@ class InputLedger:
 
     def settle(self, entry: Entry) -> bool:
         """``entry`` has its outcome; whether it was in flight."""
-        return self._pending.pop(entry, False) is None
+        settled = self._pending.pop(entry, False) is None
+        if settled and self._waiting and not self._full():
+            self._space.set()
+        return settled
 
     # -- drops --------------------------------------------------------------------
 
@@ -137,7 +181,33 @@ class InputLedger:
             self._drop(replace(item, outcome=InputOutcome.DROPPED, reason=was))
 
     def spider_idle(self) -> None:
-        if not self._input_read or not self._pending:
+        if self._input_read:
+            self._lose_pending()
+
+    def scheduler_empty(self) -> None:
+        # The engine is not idle while it reads the spider's start, so spider_idle would
+        # never come while the spider waits for room; the engine sends this signal whenever
+        # it finds the scheduler empty, on its heartbeat at least every 5 seconds.
+        if self._waiting and self._stuck():
+            self._lose_pending()
+
+    def _stuck(self) -> bool:
+        """Entries are pending, and nothing is scheduled, downloading or being scraped.
+
+        What ``ExecutionEngine.spider_is_idle`` checks, but for the spider's start,
+        which holds no entry while it waits for room.
+        """
+        engine = self.crawler.engine
+        if not self._pending or engine is None or engine.downloader.active:
+            return False
+        scheduler, scraping = engine.scheduler, engine.scraper.slot
+        if scheduler is None or scheduler.has_pending_requests():
+            return False
+        return scraping is not None and scraping.is_idle()
+
+    def _lose_pending(self) -> None:
+        """Nothing is in flight: the entries still pending were dropped without a word."""
+        if not self._pending:
             return
         archive = self.crawler.get_extension(ArchiveExtension)
         if archive is not None and archive.failed:

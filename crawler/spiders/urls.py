@@ -33,9 +33,6 @@ from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 from w3lib.http import basic_auth_header
 
-from crawler.distributed.feed import FrontierFeed
-from crawler.distributed.frontier import FrontierBusyError
-from crawler.distributed.preflight import feed_problem
 from crawler.due import due_setting, not_due_reason
 from crawler.extensions.archive import ArchiveExtension
 from crawler.extensions.exchange import header_pairs
@@ -65,6 +62,7 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
     from crawler.archive import Capture
+    from crawler.distributed.feed import FrontierFeed
     from crawler.inputs import Entry
 
 logger = logging.getLogger(__name__)
@@ -129,6 +127,9 @@ class UrlsSpider(Spider):
             raise InputError("--redis cannot feed standard input: give the list as a file")
         check_input(path)
         if settings.getbool("ARCHIVER_FRONTIER_FEED"):
+            # Only a feed needs redis-py: a crawl without Redis does not import it.
+            from crawler.distributed.preflight import feed_problem
+
             input_path = os.path.abspath(path)
             if (problem := feed_problem(settings, input_path)) is not None:
                 raise InputError(problem)
@@ -150,6 +151,9 @@ class UrlsSpider(Spider):
                 if feed is not None and isinstance(entry, Seed):
                     await feed.add(entry)
                 elif entry.position not in done:
+                    if ledger is not None:
+                        # At most ARCHIVER_START_AHEAD entries in flight: memory stays flat.
+                        await ledger.room()
                     item = self._start_item(entry)
                     if ledger is not None:
                         # Before Scrapy sees it: a spider middleware may drop it.
@@ -167,6 +171,9 @@ class UrlsSpider(Spider):
         """The feed of the frontier under ARCHIVER_FRONTIER_FEED; CloseSpider if it is busy."""
         if not self.feed_url:
             return None
+        from crawler.distributed.feed import FrontierFeed
+        from crawler.distributed.frontier import FrontierBusyError
+
         assert self.crawler.stats is not None
         feed = FrontierFeed(
             self.feed_url,
