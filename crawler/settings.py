@@ -24,6 +24,11 @@ ARCHIVER_EXTRACT_WORKERS = 0  # 0: one per CPU core
 ARCHIVER_EXTRACT_TIMEOUT = 30.0
 ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page"
 
+# -- reading the input ---------------------------------------------------------
+# At most this many input entries read and not yet settled (fetched and indexed, or given
+# another outcome); the spider reads on as they settle. 0: no limit (memory grows with the input).
+ARCHIVER_START_AHEAD = 2000
+
 # -- resuming ------------------------------------------------------------------
 # Skip the input entries that interrupted crawls of the same input already did.
 ARCHIVER_RESUME = False
@@ -174,6 +179,9 @@ ITEM_PIPELINES = {
 }
 
 TELNETCONSOLE_ENABLED = False
+# The archiver's spiders return nothing from their generators; the check reads each
+# callback's source at start.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 # Scrapy's remote control runs code sent over HTTP; a crawler of other sites has no use for it.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
