@@ -79,11 +79,34 @@ def test_a_fault_at_a_finished_crawl_gives_1(site: LocalSite, tmp_path: Path) ->
 
 def test_a_bad_command_line_gives_2_and_writes_nothing(tmp_path: Path) -> None:
     write_urls(tmp_path / "urls.txt", "http://127.0.0.1:9/")
-    for args in (["--due", "soon"], ["--at", "2026-11-27"], ["--resmue"]):
+    for args in (
+        ["--due", "soon"],
+        ["--at", "2026-11-27"],
+        ["--resmue"],
+        ["-s", "ARCHIVER_TEXT_ENABLED=maybe"],
+        ["-s", "ARCHIVER_EXTRACT_FUNCTION=tests.extractors.absent"],
+    ):
         result = archiver("crawl", "urls.txt", *args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error: "), result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["urls.txt"]
+
+
+def test_the_extraction_function_is_checked_only_when_text_is_extracted(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    write_urls(tmp_path / "urls.txt", site.url("/page"))
+    result = archiver(
+        "crawl",
+        "urls.txt",
+        "-o",
+        "out",
+        *FAST,
+        *["-s", "ARCHIVER_TEXT_ENABLED=False"],
+        *["-s", "ARCHIVER_EXTRACT_FUNCTION=tests.extractors.absent"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 #: Every outcome that counts as a failure, whichever helpers add to InputOutcome.
