@@ -167,12 +167,13 @@ async def test_large_bodies_archived_while_files_rotate_name_their_own_file(
     site: LocalSite, tmp_path: Path, archive_dir: Path
 ) -> None:
     # Records made in a thread for a file that was rotated meanwhile are made again.
-    bodies = {n: random.Random(n).randbytes(300_000) for n in range(8)}
+    bodies = {n: random.Random(n).randbytes(600_000) for n in range(16)}
     for n, body in bodies.items():
         site.add(f"/rotating/{n}", lambda h, b=body: response("200 OK", [], b))
     site.add("/rotating/small/*", lambda h: response("200 OK", [], PAGE))
     urls = [site.url(f"/rotating/{n}") for n in bodies]
-    urls += [site.url(f"/rotating/small/{n}") for n in range(20)]
+    # Small pages archived on the reactor meanwhile, each rotating a full file.
+    urls += [site.url(f"/rotating/small/{n}") for n in range(60)]
     crawler = await run_crawl(
         archive_dir,
         write_urls(tmp_path / "urls.txt", *urls),
@@ -184,7 +185,7 @@ async def test_large_bodies_archived_while_files_rotate_name_their_own_file(
     assert crawler.stats.get_value("finish_reason") == "finished"
     records = read_archive(archive_dir)
     warcinfo = {r.file: r.id for r in records if r.type == "warcinfo"}
-    # Eight bodies in threads at once, files of 200 KB: some were made for a rotated file.
+    # Sixteen bodies in threads at once, files of 200 KB: some were made for a rotated file.
     assert crawler.stats.get_value("archiver/warc/made_again") > 0
     assert len(warcinfo) > 2
     assert all(
