@@ -275,7 +275,14 @@ def test_retry_after_holds_the_host_for_every_worker(
     robots = counting.routes["/robots.txt"]
     busy = response("503 Service Unavailable", [("Retry-After", "2")], b"busy\n")
     answers = iter([busy])
-    counting.add("/robots.txt", lambda h: next(answers, None) or robots(h))
+
+    def late_robots(handler: Handler) -> bytes:
+        # The other worker's robots.txt comes once the 503 is surely recorded in Redis: the
+        # crawls start at once, and a page asked before the 503 is known cannot be held.
+        time.sleep(0.5)
+        return robots(handler)
+
+    counting.add("/robots.txt", lambda h: next(answers, None) or late_robots(h))
     runs = crawl_together(counting, tmp_path, 2, 2, "-s", f"ARCHIVER_REDIS_URL={redis_db}")
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr[-2000:]
     busy_at = counting.arrivals[0][1]
