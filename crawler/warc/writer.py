@@ -245,11 +245,9 @@ def serialize_for(
             record.rec_headers.replace_header("WARC-Warcinfo-ID", warcinfo_id)
             if (record.length or 0) + SPOOL_MARGIN <= SPOOL_ABOVE:
                 # Small for sure (a member is at most its record and a little): bytes.
-                buffer = BytesIO()
-                member = _member(record, level, buffer)
-                WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
-                serialized.members.append(buffer.getvalue())
-                serialized.lengths.append(member.size)
+                data = serialize(record, level)
+                serialized.members.append(data)
+                serialized.lengths.append(len(data))
                 continue
             spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
                 max_size=SPOOL_ABOVE, dir=None if spool_dir is None else str(spool_dir)
