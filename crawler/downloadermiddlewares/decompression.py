@@ -16,10 +16,10 @@ every other download waits. This subclass takes its place (priority 590) and
   in another thread: a gzip bomb). Everything else goes to the thread at once:
   larger bodies, several codings in a row, brotli and zstd (a body of many
   empty zstd frames or gzip members takes seconds and gives nothing). A thread
-  for every body would cost more than it saves: the reactor waits for the interpreter lock
-  whenever the thread holds it, and every call that lets the lock go (an index
-  query, a file write) waits again (a quarter of an archive-only crawl's time,
-  measured with bench/crawl.py).
+  for every body would cost more than it saves: the reactor waits for the
+  interpreter lock whenever the thread holds it, and every call that lets the
+  lock go (an index query, a file write) waits again (a quarter of an
+  archive-only crawl's time, measured with bench/crawl.py).
 
 Everything else (warnings, stats, the response class) is Scrapy's own code.
 """
