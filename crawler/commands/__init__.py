@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler.layout import Layout
+from crawler.lock import LockError, lock_for_crawl
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from scrapy.settings import BaseSettings
 
 
@@ -34,3 +38,20 @@ def archive_root(positional: str | None, option: str | None, settings: BaseSetti
         usage_error(f"two archive folders given: {positional} and {option}")
     chosen = positional or option
     return Path(chosen) if chosen else Layout.of(settings).root
+
+
+@contextmanager
+def crawl_lock(layout: Layout) -> Iterator[None]:
+    """Hold ``layout``'s crawl lock, so that no crawl writes there meanwhile.
+
+    A usage error when a crawl (or another command) holds it, or it cannot be taken.
+    """
+    try:
+        folder_lock = lock_for_crawl(layout.lock)
+    except LockError as exc:
+        usage_error(str(exc))
+    try:
+        yield
+    finally:
+        if folder_lock is not None:
+            folder_lock.release()

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.commands import usage_error
+from crawler.commands import crawl_lock, usage_error
 from crawler.exitcodes import OK, STOPPED, USAGE
 from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
-from crawler.lock import LockError, lock_for_crawl
 
 if TYPE_CHECKING:
     import argparse
@@ -75,13 +74,10 @@ class Command(FileCommand):
         quiet_warcio()
         layout = Layout(output)
         try:
-            folder_lock = lock_for_crawl(layout.lock)
-        except LockError as exc:
-            usage_error(str(exc))
-        try:
-            # Again under the lock: a crawl may have written into DIR since.
-            check_folders(sources, output)
-            report = merge(sources, output)
+            with crawl_lock(layout):
+                # Again under the lock: a crawl may have written into DIR since.
+                check_folders(sources, output)
+                report = merge(sources, output)
         except MergeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = USAGE
@@ -90,8 +86,5 @@ class Command(FileCommand):
             print(f"error: cannot merge into {output}: {exc}", file=sys.stderr)
             self.exitcode = STOPPED
             return
-        finally:
-            if folder_lock is not None:
-                folder_lock.release()
         print_text(report.render())
         self.exitcode = OK if report.ok else STOPPED

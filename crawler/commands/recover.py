@@ -12,11 +12,10 @@ import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
-from crawler.commands import archive_root, usage_error
+from crawler.commands import archive_root, crawl_lock, usage_error
 from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
-from crawler.lock import LockError, lock_for_crawl
 from crawler.recover import recover
 
 if TYPE_CHECKING:
@@ -64,17 +63,11 @@ class Command(FileCommand):
         quiet_warcio()
         layout = Layout(root)
         try:
-            folder_lock = lock_for_crawl(layout.lock)
-        except LockError as exc:
-            usage_error(str(exc))
-        try:
-            recovery = recover(layout)
+            with crawl_lock(layout):
+                recovery = recover(layout)
         except (OSError, sqlite3.Error, UnusableIndexError) as exc:
             print(f"error: cannot recover {root}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
-        finally:
-            if folder_lock is not None:
-                folder_lock.release()
         print_text(recovery.render())
         self.exitcode = 0 if recovery.ok else 1

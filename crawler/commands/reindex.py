@@ -11,11 +11,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from crawler.commands import archive_root, usage_error
+from crawler.commands import archive_root, crawl_lock, usage_error
 from crawler.filecommand import FileCommand, print_text, quiet_warcio
 from crawler.index import UnusableIndexError
 from crawler.layout import Layout
-from crawler.lock import LockError, lock_for_crawl
 from crawler.reindex import reindex
 
 if TYPE_CHECKING:
@@ -71,17 +70,11 @@ class Command(FileCommand):
         layout = Layout(root)
         try:
             # No crawl may write into the folder while its index is replaced.
-            folder_lock = lock_for_crawl(layout.lock)
-        except LockError as exc:
-            usage_error(str(exc))
-        try:
-            report = reindex(layout, force=opts.force)
+            with crawl_lock(layout):
+                report = reindex(layout, force=opts.force)
         except (OSError, UnusableIndexError) as exc:
             print(f"error: cannot rebuild the index of {root}: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
-        finally:
-            if folder_lock is not None:
-                folder_lock.release()
         print_text(report.render())
         self.exitcode = 0 if report.ok else 1
