@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import redis
@@ -32,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crawler.distributed.feed import FEED_BATCH
 from crawler.distributed.frontier import Frontier, encode_entry, keys, seen_key
 from crawler.inputs import Seed
+from tests.redis_server import NoRedisServerError, RedisDidNotStartError, running_redis
 
 SOURCE = "urls.txt"
 #: Leases are taken this many at a time, as a worker takes them.
@@ -43,32 +42,6 @@ def url_of(n: int) -> str:
         f"https://www.news-site-{n % 5000}.example.com/2024/{n % 12 + 1:02d}/"
         f"{n % 28 + 1:02d}/an-article-headline-slug-{n}.html"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install redis-server), or give --redis")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(200):
-        try:
-            redis.Redis.from_url(url).ping()
-            return process, url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    sys.exit("redis-server did not start")
 
 
 def used(client: redis.Redis) -> int:
@@ -111,38 +84,38 @@ def main() -> None:
     parser.add_argument("--redis", help="a Redis URL whose database may be emptied")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        process, url = (None, args.redis) if args.redis else start_redis(folder)
         try:
-            client = redis.Redis.from_url(url)
-            client.flushdb()
-            info = client.info("server")
-            before = used(client)
-            seconds = asyncio.run(feed(url, args.count))
-            fed = used(client)
-            k = keys()
-            queue, seen = usage(client, k["queue"]), usage(client, k["seen"])
-            asyncio.run(lease(url, args.leased))
-            leased = used(client)
-            mean_url = sum(len(url_of(n)) for n in range(0, args.count, 997)) / len(
-                range(0, args.count, 997)
-            )
-            print(f"Redis {info['redis_version']} ({info.get('os', '')})")
-            print(f"URLs fed: {args.count:,} (mean URL {mean_url:.0f} characters)")
-            print(f"feed time: {seconds:.1f} s ({args.count / seconds:,.0f} URLs/s)")
-            print(
-                f"used_memory: {before:,} -> {fed:,} bytes: "
-                f"{(fed - before) / args.count:.1f} bytes per URL fed"
-            )
-            print(f"  queue (list): {queue:,} bytes, {queue / args.count:.1f} per URL")
-            print(f"  seen (set):   {seen:,} bytes, {seen / args.count:.1f} per URL")
-            print(
-                f"leased {args.leased:,} (in flight): +{leased - fed:,} bytes, "
-                f"{(leased - fed) / args.leased:.1f} per lease"
-            )
-        finally:
-            if process is not None:
-                process.terminate()
-                process.wait()
+            with nullcontext(args.redis) if args.redis else running_redis(Path(folder)) as url:
+                report(url, args.count, args.leased)
+        except (NoRedisServerError, RedisDidNotStartError) as exc:
+            sys.exit(f"{exc} (or give --redis)")
+
+
+def report(url: str, count: int, leased_count: int) -> None:
+    """Feed ``count`` URLs into the Redis at ``url``, lease some, print what memory they take."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    info = client.info("server")
+    before = used(client)
+    seconds = asyncio.run(feed(url, count))
+    fed = used(client)
+    k = keys()
+    queue, seen = usage(client, k["queue"]), usage(client, k["seen"])
+    asyncio.run(lease(url, leased_count))
+    leased = used(client)
+    mean_url = sum(len(url_of(n)) for n in range(0, count, 997)) / len(range(0, count, 997))
+    print(f"Redis {info['redis_version']} ({info.get('os', '')})")
+    print(f"URLs fed: {count:,} (mean URL {mean_url:.0f} characters)")
+    print(f"feed time: {seconds:.1f} s ({count / seconds:,.0f} URLs/s)")
+    print(
+        f"used_memory: {before:,} -> {fed:,} bytes: {(fed - before) / count:.1f} bytes per URL fed"
+    )
+    print(f"  queue (list): {queue:,} bytes, {queue / count:.1f} per URL")
+    print(f"  seen (set):   {seen:,} bytes, {seen / count:.1f} per URL")
+    print(
+        f"leased {leased_count:,} (in flight): +{leased - fed:,} bytes, "
+        f"{(leased - fed) / leased_count:.1f} per lease"
+    )
 
 
 if __name__ == "__main__":

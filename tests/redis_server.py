@@ -1,7 +1,7 @@
-"""A throwaway redis-server for tests: a free port on 127.0.0.1, nothing saved, a temp folder.
+"""A throwaway redis-server for tests and benchmarks: a free port on 127.0.0.1, nothing saved.
 
 Tests that need it skip, saying how to install it, when ``redis-server`` is not
-on PATH (CI installs it: see .ci/run).
+on PATH (CI installs it: see .ci/run); benchmarks stop with that message.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
-
-import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,11 +37,20 @@ def _answers(port: int) -> bool:
         return False
 
 
-def redis_server(folder: Path) -> Iterator[str]:
-    """Run redis-server in ``folder`` until the generator is closed; yields its URL."""
+class NoRedisServerError(Exception):
+    """``redis-server`` is not on PATH."""
+
+
+class RedisDidNotStartError(Exception):
+    """``redis-server`` did not answer in time."""
+
+
+@contextmanager
+def running_redis(folder: Path) -> Iterator[str]:
+    """Run redis-server in ``folder`` until the block ends; gives its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        raise NoRedisServerError("redis-server is not installed (apt-get install redis-server)")
     port = _free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -54,12 +62,25 @@ def redis_server(folder: Path) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start on port {port}")
+                raise RedisDidNotStartError(f"redis-server did not start on port {port}")
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def redis_server(folder: Path) -> Iterator[str]:
+    """For a fixture: redis-server in ``folder`` until the generator is closed; yields its URL."""
+    import pytest
+
+    try:
+        with running_redis(folder) as url:
+            yield url
+    except NoRedisServerError as exc:
+        pytest.skip(str(exc))
+    except RedisDidNotStartError as exc:
+        pytest.fail(str(exc))
 
 
 def flushed(url: str) -> str:
