@@ -78,7 +78,8 @@ def test_damaged_and_oversized_bodies_are_flagged() -> None:
     bomb = gzip.compress(b"\0" * 5_000_000)
     limited = decode_content([(b"Content-Encoding", b"gzip")], bomb, limit=1_000_000)
     assert len(limited.body) == 1_000_000
-    assert limited.problem is not None and "larger than" in limited.problem
+    assert limited.problem == "decoded body larger than 1000000 bytes"
+    assert limited.cut and limited.too_large and not cut.too_large
 
     unknown = decode_content([(b"Content-Encoding", b"compress")], ARTICLE)
     assert unknown.body == ARTICLE
@@ -89,6 +90,14 @@ def test_damaged_and_oversized_bodies_are_flagged() -> None:
     assert mislabelled.body == ARTICLE
     assert mislabelled.problem is not None
     assert not mislabelled.cut and not unknown.cut
+
+
+def test_no_text_is_made_from_a_body_that_decodes_past_the_limit() -> None:
+    # Members of zeros, one after the other: a few hundred bytes, 70 MiB decoded.
+    bomb = gzip.compress(bytes(1024 * 1024), mtime=0) * 70
+    conversion = convert(bomb, [*HTML, (b"Content-Encoding", b"gzip")])
+    assert conversion.outcome == TextOutcome.FAILED
+    assert conversion.reason == "decoded body larger than 67108864 bytes: no text made from it"
 
 
 def test_a_page_becomes_its_document() -> None:

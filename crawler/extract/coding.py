@@ -3,8 +3,9 @@
 The archive keeps bodies as they came over the wire, still compressed; the text
 is extracted from the decoded bytes. Live crawls and replay both decode here,
 so the same stored bytes always give the same text. Decoding is bounded: a
-body that decodes past ``limit`` bytes (a compression bomb) is cut there and
-flagged. A compressed body that ends early or is damaged midway gives what
+body that decodes past ``limit`` bytes (a compression bomb, or a page too large
+to be an article) is cut there and flagged ``too_large``; no text is made from
+it. A compressed body that ends early or is damaged midway gives what
 decodes before the damage, flagged as cut: such text is part of a page.
 """
 
@@ -31,6 +32,12 @@ class Decoded:
     body: bytes
     problem: str | None = None  #: why the bytes may be incomplete or not what was meant
     cut: bool = False  #: ``body`` is the start of the page only (damaged, cut short, too large)
+    too_large: bool = False  #: cut because it decodes past the limit
+
+
+def too_large(limit: int) -> str:
+    """The problem of a body that decodes past ``limit`` bytes."""
+    return f"decoded body larger than {limit} bytes"
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
@@ -45,7 +52,7 @@ def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
             except zlib.error as exc:
                 return bytes(out), f"damaged compressed body: {exc}"
             if len(out) >= limit:
-                return bytes(out[:limit]), f"decoded body larger than {limit} bytes: cut"
+                return bytes(out[:limit]), too_large(limit)
             if inflater.eof:
                 break
             pending = inflater.unconsumed_tail
@@ -77,7 +84,7 @@ def _brotli(data: bytes, limit: int) -> tuple[bytes, str | None]:
         body = brotli.decompress(data)
     except Exception as exc:  # brotli.error
         return b"", f"damaged brotli body: {exc}"
-    return (body[:limit], "decoded body cut") if len(body) > limit else (body, None)
+    return (body[:limit], too_large(limit)) if len(body) > limit else (body, None)
 
 
 def _zstd(data: bytes, limit: int) -> tuple[bytes, str | None]:
@@ -90,7 +97,7 @@ def _zstd(data: bytes, limit: int) -> tuple[bytes, str | None]:
         body = reader.read(limit + 1)
     except Exception as exc:  # zstandard.ZstdError
         return b"", f"damaged zstd body: {exc}"
-    return (body[:limit], "decoded body cut") if len(body) > limit else (body, None)
+    return (body[:limit], too_large(limit)) if len(body) > limit else (body, None)
 
 
 _DECODERS = {
@@ -122,5 +129,5 @@ def decode_content(
             return Decoded(body, problem)
         body = decoded
         if problem is not None:
-            return Decoded(body, problem, cut=True)
+            return Decoded(body, problem, cut=True, too_large=problem == too_large(limit))
     return Decoded(body)
