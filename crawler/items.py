@@ -38,7 +38,9 @@ class Page:
     url: str  #: final URL, after redirects
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: bytes  #: decoded from its Content-Encoding
+    #: The body as the spider got it: decoded from its Content-Encoding, unless it was left
+    #: coded (LEAVE_CODED_META), and then ``headers`` still name its coding.
+    body: bytes
     #: The response as archived (stored header lines, content-coded body): text is made from it.
     exchange: Exchange | None = None
     redirects: list[str] = field(default_factory=list)

@@ -23,3 +23,7 @@ REPLAY_META = "archiver_replay"
 ROBOTSTXT_META = "archiver_robotstxt"
 #: The address a redirect came from, for the redirect guard's check of where it leads.
 SOURCE_META = "archiver_redirect_source"
+#: Set by a spider on requests whose callback reads no body (the archiver's own ``parse``:
+#: text is made from the archived exchange): a cheap gzip body is then left as received,
+#: Content-Encoding and all, instead of decoded for nothing.
+LEAVE_CODED_META = "archiver_leave_coded"

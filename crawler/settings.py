@@ -155,6 +155,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's decompression with ARCHIVER_MAX_DECODED_SIZE, heavy bodies off the reactor.
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
     "crawler.downloadermiddlewares.decompression.DecompressionMiddleware": 590,
+    # Scrapy's, reading the start of a page whose body decompression left for its reader.
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.downloadermiddlewares.metarefresh.MetaRefreshMiddleware": 580,
     # Before robots.txt: a redirect into private address space is refused before anything
     # is asked of its host.
     "crawler.downloadermiddlewares.redirectguard.RedirectGuardMiddleware": 50,

@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 #: The incompressible body archived during the probe: gzip alone takes the old,
 #: synchronous archive over a second of reactor time for it.
 BIG_SIZE = 64 * 1024 * 1024
-#: What the gzip bomb decodes to (it is about 1/1000 of that on the wire).
-BOMB_SIZE = 512 * 1024 * 1024
+#: What the gzip bomb decodes to (it is about 1/1000 of that on the wire: 2 MB, more
+#: than decompression leaves coded for the archiver's spider, so it is decoded).
+BOMB_SIZE = 2048 * 1024 * 1024
 #: The healthy pages fetched meanwhile, each answered after HEALTHY_DELAY seconds.
 HEALTHY_PAGES = 60
 HEALTHY_DELAY = 0.2

@@ -48,7 +48,14 @@ from crawler.inputs import (
     read_input,
 )
 from crawler.items import ArchivedCopy, Page, SeedOutcome
-from crawler.meta import CAPTURE_META, COPY_META, EXCHANGE_META, FAILURE_META, SEED_META
+from crawler.meta import (
+    CAPTURE_META,
+    COPY_META,
+    EXCHANGE_META,
+    FAILURE_META,
+    LEAVE_CODED_META,
+    SEED_META,
+)
 from crawler.outcomes import InputOutcome
 from crawler.wayback import cdx_url, closest, is_dead, parse_cdx, replay_url
 
@@ -91,6 +98,10 @@ class UrlsSpider(Spider):
     url_limit = 0
     #: The Redis whose frontier the entries are fed into (ARCHIVER_FRONTIER_FEED), or "".
     feed_url = ""
+    #: Meta of the requests for pages: ``parse`` reads no body (text is made from the
+    #: archived exchange), so a cheap gzip body is left coded for it, unless a subclass
+    #: overrides ``parse`` or page requisites are read from every page (from_crawler).
+    page_meta: Mapping[str, bool] = {}
 
     def __init__(self, urls: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -112,6 +123,8 @@ class UrlsSpider(Spider):
         spider.url_limit = url_length_limit(settings)
         if settings.getbool("ARCHIVER_FRONTIER_FEED"):
             spider.feed_url = settings.get("ARCHIVER_REDIS_URL") or ""
+        if cls.parse is UrlsSpider.parse and not settings.getbool("ARCHIVER_REQUISITES"):
+            spider.page_meta = {LEAVE_CODED_META: True}
         return spider
 
     @classmethod
@@ -230,7 +243,7 @@ class UrlsSpider(Spider):
                 callback=self.parse,
                 errback=self.failed,
                 headers=_authorization(credentials),
-                meta={SEED_META: entry},
+                meta={SEED_META: entry, **self.page_meta},
                 dont_filter=True,
             )
         except ValueError as exc:
@@ -328,7 +341,11 @@ class UrlsSpider(Spider):
             url,
             callback=self.parse,
             errback=self.failed,
-            meta={SEED_META: seed, COPY_META: ArchivedCopy(found.timestamp, url, reason, capture)},
+            meta={
+                SEED_META: seed,
+                COPY_META: ArchivedCopy(found.timestamp, url, reason, capture),
+                **self.page_meta,
+            },
             dont_filter=True,
         )
 
