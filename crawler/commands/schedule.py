@@ -23,7 +23,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.utils.log import configure_logging
 
 import crawler
-from crawler.cli import crawl_arguments
+from crawler.commandline import crawl_arguments
 from crawler.commands import usage_error
 from crawler.durations import EXAMPLES, parse_duration
 from crawler.schedule import Scheduler, Subprocess
