@@ -13,7 +13,10 @@ full disk can leave:
 second run finds nothing to do):
 
 1. each ``.open`` file is cut after its last whole record (the last record must
-   also be a whole gzip member). The bytes cut off are kept beside it in
+   also be a whole gzip member, and the records written with it must all be
+   there: a request whose response never reached the file, the crawl killed
+   between the two, names that response in ``WARC-Concurrent-To`` and is cut
+   off too). The bytes cut off are kept beside it in
    ``NAME.warc.gz.torn`` (``NAME.warc.gz.N.torn`` if that exists), never
    deleted: no reader takes them for a WARC file. The file is synced to disk
    and renamed ``NAME.warc.gz`` (``NAME-recovered-N.warc.gz`` when that name
@@ -301,22 +304,40 @@ def close_open_file(path: Path, warc_dir: Path) -> ClosedFile:
     return ClosedFile(found, _relative(target, warc_dir), records, end, size - end, torn_file)
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """A whole record of a file being closed: where it lies, what it names as concurrent."""
+
+    offset: int
+    end: int
+    record_id: str | None
+    concurrent_to: list[str]
+
+
 def whole_end(path: Path) -> tuple[int, int]:
     """Where the last whole record of ``path`` ends, and how many whole records precede it.
 
     A record is whole when the reader reads it to its declared length and, in a
     ``.gz`` file, its gzip member ends with its trailer (checked for the last one:
-    records are only ever appended, so only the last can be torn).
+    records are only ever appended, so only the last can be torn). Records written
+    together (a request and its response) are kept together: while the last record
+    names in ``WARC-Concurrent-To`` a record the file does not hold (never written,
+    or cut off), it is cut off too.
     """
-    end, records, last = 0, 0, None
+    kept: list[_Kept] = []
     for item in iter_records(path):
         if isinstance(item, ReadProblem):
             break
-        end, records, last = item.offset + item.length, records + 1, item.offset
+        kept.append(
+            _Kept(item.offset, item.offset + item.length, item.record_id, item.concurrent_to)
+        )
     gzipped = path.name.removesuffix(OPEN_SUFFIX).endswith(".gz")
-    if gzipped and last is not None and not _whole_member(path, last, end):
-        end, records = last, records - 1
-    return end, records
+    if gzipped and kept and not _whole_member(path, kept[-1].offset, kept[-1].end):
+        kept.pop()
+    held = {record.record_id for record in kept}
+    while kept and not held.issuperset(kept[-1].concurrent_to):
+        held.discard(kept.pop().record_id)
+    return (kept[-1].end if kept else 0), len(kept)
 
 
 def _whole_member(path: Path, start: int, end: int) -> bool:

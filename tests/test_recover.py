@@ -283,6 +283,49 @@ async def test_recover_gives_back_the_rows_a_kill_lost(site: LocalSite, tmp_path
 
 
 @deferred_f_from_coro_f
+async def test_a_request_whose_response_was_never_written_is_cut_off(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archives"
+    urls = write_urls(tmp_path / "urls.txt", site.url("/page"), site.url("/gzip"))
+    await run_crawl(archive, urls)
+    # Killed between the two writes of an exchange: its request is whole, its response
+    # never reached the file, and the index had not committed a row yet.
+    (closed,) = Layout(archive).warc_dir.glob("*.warc.gz")
+    records = [r for r in iter_records(closed) if not isinstance(r, ReadProblem)]
+    *_, request = (r for r in records if r.record_type == "request" and r.url == site.url("/gzip"))
+    (response_id,) = request.concurrent_to
+    assert response_id in {r.record_id for r in records}
+    data = closed.read_bytes()
+    opened = closed.with_name(closed.name + ".open")
+    opened.write_bytes(data[: request.offset + request.length])
+    closed.unlink()
+    db = sqlite3.connect(archive / "index.sqlite")
+    try:
+        db.execute("UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL")
+        db.execute("DELETE FROM seeds")
+        db.execute("DELETE FROM captures")
+        db.commit()
+    finally:
+        db.close()
+
+    recovery = recover(Layout(archive))
+
+    assert recovery.ok, recovery.render()
+    (kept,) = recovery.closed
+    assert (kept.name, kept.size) == (closed.name, request.offset)
+    # The request is kept with the torn bytes, never lost.
+    assert (archive / "warc" / str(kept.torn_file)).read_bytes() == data[
+        request.offset : request.offset + request.length
+    ]
+    assert request.record_id not in {
+        r.record_id for r in iter_records(closed) if not isinstance(r, ReadProblem)
+    }
+    assert_sound(archive, "a request without its response")
+    assert not recover(Layout(archive)).changed
+
+
+@deferred_f_from_coro_f
 async def test_a_taken_final_name_gets_a_free_one(site: LocalSite, tmp_path: Path) -> None:
     archive = tmp_path / "archives"
     urls = write_urls(
