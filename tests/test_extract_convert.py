@@ -80,6 +80,8 @@ def test_damaged_and_oversized_bodies_are_flagged() -> None:
     assert len(limited.body) == 1_000_000
     assert limited.problem == "decoded body larger than 1000000 bytes"
     assert limited.cut and limited.too_large and not cut.too_large
+    exact = decode_content([(b"Content-Encoding", b"gzip")], bomb, limit=5_000_000)
+    assert len(exact.body) == 5_000_000 and exact.problem is None and not exact.too_large
 
     unknown = decode_content([(b"Content-Encoding", b"compress")], ARTICLE)
     assert unknown.body == ARTICLE
@@ -98,6 +100,9 @@ def test_no_text_is_made_from_a_body_that_decodes_past_the_limit() -> None:
     conversion = convert(bomb, [*HTML, (b"Content-Encoding", b"gzip")])
     assert conversion.outcome == TextOutcome.FAILED
     assert conversion.reason == "decoded body larger than 67108864 bytes: no text made from it"
+    # Not HTML comes first, as for any body.
+    json = [(b"Content-Type", b"application/json"), (b"Content-Encoding", b"gzip")]
+    assert convert(bomb, json).outcome == TextOutcome.NOT_HTML
 
 
 def test_a_page_becomes_its_document() -> None:

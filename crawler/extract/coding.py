@@ -48,10 +48,11 @@ def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
         inflater = zlib.decompressobj(wbits)
         while True:
             try:
-                out += inflater.decompress(pending, max(limit - len(out), 1))
+                # One byte past the limit tells a body of exactly ``limit`` bytes from more.
+                out += inflater.decompress(pending, max(limit + 1 - len(out), 1))
             except zlib.error as exc:
                 return bytes(out), f"damaged compressed body: {exc}"
-            if len(out) >= limit:
+            if len(out) > limit:
                 return bytes(out[:limit]), too_large(limit)
             if inflater.eof:
                 break

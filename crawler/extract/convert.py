@@ -116,13 +116,13 @@ def convert_page(
         phrase = (standard_reason(status) if reason is None else reason).decode("latin-1")
         return Conversion(TextOutcome.HTTP_ERROR, f"HTTP {status} {phrase}".rstrip())
     decoded = decode_content(headers, body)
-    if decoded.too_large:
-        # Not an article, and parsing it would take gigabytes of memory.
-        return Conversion(TextOutcome.FAILED, f"{decoded.problem}: no text made from it")
     if not is_html(headers, decoded.body):
         kind = media_type(list(headers)) or "no Content-Type"
         problem = f"; {decoded.problem}" if decoded.problem else ""
         return Conversion(TextOutcome.NOT_HTML, f"not HTML ({kind}{problem})")
+    if decoded.too_large:
+        # Not an article, and parsing it would take gigabytes of memory.
+        return Conversion(TextOutcome.FAILED, f"{decoded.problem}: no text made from it")
     if not decoded.body.strip():
         return Conversion(TextOutcome.EMPTY, "empty body")
     if extract is None:
