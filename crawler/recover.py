@@ -54,6 +54,7 @@ import logging
 import os
 import sqlite3
 import zlib
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -304,6 +305,12 @@ def close_open_file(path: Path, warc_dir: Path) -> ClosedFile:
     return ClosedFile(found, _relative(target, warc_dir), records, end, size - end, torn_file)
 
 
+#: The last whole records of a file being closed that are checked for their concurrent
+#: records: the archiver appends each group (a request and its response, a failure and its
+#: request) at once, so only the last group can be incomplete.
+TAIL_RECORDS = 64
+
+
 @dataclass(frozen=True, slots=True)
 class _Kept:
     """A whole record of a file being closed: where it lies, what it names as concurrent."""
@@ -321,23 +328,29 @@ def whole_end(path: Path) -> tuple[int, int]:
     ``.gz`` file, its gzip member ends with its trailer (checked for the last one:
     records are only ever appended, so only the last can be torn). Records written
     together (a request and its response) are kept together: while the last record
-    names in ``WARC-Concurrent-To`` a record the file does not hold (never written,
-    or cut off), it is cut off too.
+    names in ``WARC-Concurrent-To`` a record that the file's last
+    :data:`TAIL_RECORDS` records do not hold (never written, or cut off), it is cut
+    off too.
     """
-    kept: list[_Kept] = []
+    tail: deque[_Kept] = deque(maxlen=TAIL_RECORDS)
+    records = 0
     for item in iter_records(path):
         if isinstance(item, ReadProblem):
             break
-        kept.append(
+        tail.append(
             _Kept(item.offset, item.offset + item.length, item.record_id, item.concurrent_to)
         )
+        records += 1
+    end = tail[-1].end if tail else 0
     gzipped = path.name.removesuffix(OPEN_SUFFIX).endswith(".gz")
-    if gzipped and kept and not _whole_member(path, kept[-1].offset, kept[-1].end):
-        kept.pop()
-    held = {record.record_id for record in kept}
-    while kept and not held.issuperset(kept[-1].concurrent_to):
-        held.discard(kept.pop().record_id)
-    return (kept[-1].end if kept else 0), len(kept)
+    if gzipped and tail and not _whole_member(path, tail[-1].offset, end):
+        end, records = tail.pop().offset, records - 1
+    held = {record.record_id for record in tail}
+    while tail and not held.issuperset(tail[-1].concurrent_to):
+        cut = tail.pop()
+        held.discard(cut.record_id)
+        end, records = cut.offset, records - 1
+    return end, records
 
 
 def _whole_member(path: Path, start: int, end: int) -> bool:
