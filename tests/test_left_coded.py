@@ -25,6 +25,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.downloadermiddlewares.decompression import DecompressionMiddleware
 from crawler.downloadermiddlewares.metarefresh import (
+    GUESS_SIZE,
     MAX_MEMBERS,
     MetaRefreshMiddleware,
     gzip_head,
@@ -116,6 +117,12 @@ def refresh_page(target: str, *, charset: bool, filler: int = 0) -> bytes:
     ).encode()
 
 
+def long_undeclared_page() -> bytes:
+    head = "<html><head><meta http-equiv='refresh' content='0;url=/цель'></head><body>"
+    head += " " * ((GUESS_SIZE - len(head.encode())) % 2 == 0)  # 1 MiB falls inside a "я"
+    return (head + "я" * 600_000 + "</body></html>").encode()
+
+
 REFRESHES = {
     # The start gives the encoding: the refresh is read from it.
     "declared": (refresh_page("/page?declared", charset=True), "text/html", True),
@@ -133,6 +140,9 @@ REFRESHES = {
         "text/html",
         True,
     ),
+    # No encoding anywhere, a body over the mebibyte first read, a character cut there:
+    # Scrapy guesses from the whole body (UTF-8), and so must the probe.
+    "undeclared, long": (long_undeclared_page(), "text/html", True),
     # Not HTML: no refresh looked for.
     "not html": (refresh_page("/page?text", charset=True), "text/plain", False),
 }
