@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_f_from_coro_f
 
@@ -221,6 +221,22 @@ def test_a_crawl_killed_again_and_again_comes_back_whole(site: LocalSite, tmp_pa
     assert {p["position"]: p["n"] for p in positions} == dict.fromkeys(range(PAGES), 1), why
 
 
+#: The index as a kill leaves it: no crawl has an end.
+UNFINISH = "UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL"
+
+
+def change_index(archive: Path, *statements: str | tuple[str, tuple[Any, ...]]) -> None:
+    """Run SQL ``statements`` (each alone, or with its parameters) on the index, committed."""
+    db = sqlite3.connect(archive / "index.sqlite")
+    try:
+        for statement in statements:
+            sql, params = (statement, ()) if isinstance(statement, str) else statement
+            db.execute(sql, params)
+        db.commit()
+    finally:
+        db.close()
+
+
 def simulate_kill(archive: Path) -> tuple[Path, bytes]:
     """What a kill leaves after the last commits of a finished crawl were lost.
 
@@ -230,7 +246,7 @@ def simulate_kill(archive: Path) -> tuple[Path, bytes]:
     opened, torn = tear(archive)
     db = sqlite3.connect(archive / "index.sqlite")
     try:
-        db.execute("UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL")
+        db.execute(UNFINISH)
         (first,) = db.execute(
             "SELECT id FROM captures ORDER BY id DESC LIMIT 1 OFFSET 1"
         ).fetchone()
@@ -255,17 +271,15 @@ async def test_recover_gives_back_the_rows_a_kill_lost(site: LocalSite, tmp_path
     original = dump(archive)
     opened, torn = simulate_kill(archive)
     # A row committed for a record the crash then cut off (the disk lost it).
-    db = sqlite3.connect(archive / "index.sqlite")
-    try:
-        db.execute(
+    change_index(
+        archive,
+        (
             "INSERT INTO captures (crawl_id, url, urlkey, fetched_at, record_type, warc_file, "
             "warc_offset, warc_length, record_id) VALUES (1, 'http://lost/', 'lost)/', "
             "'2026-01-01T00:00:00Z', 'response', ?, 999999, 10, '<urn:uuid:lost>')",
             (opened.name.removesuffix(".open"),),
-        )
-        db.commit()
-    finally:
-        db.close()
+        ),
+    )
 
     recovery = recover(Layout(archive))
 
@@ -300,14 +314,7 @@ async def test_a_request_whose_response_was_never_written_is_cut_off(
     opened = closed.with_name(closed.name + ".open")
     opened.write_bytes(data[: request.offset + request.length])
     closed.unlink()
-    db = sqlite3.connect(archive / "index.sqlite")
-    try:
-        db.execute("UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL")
-        db.execute("DELETE FROM seeds")
-        db.execute("DELETE FROM captures")
-        db.commit()
-    finally:
-        db.close()
+    change_index(archive, UNFINISH, "DELETE FROM seeds", "DELETE FROM captures")
 
     recovery = recover(Layout(archive))
 
@@ -439,12 +446,7 @@ async def test_unreadable_data_found_by_a_recovery_is_reported_until_repaired(
     await run_crawl(archive, urls)
     # A crawl killed after its file was closed (no end in the index), whose file is then
     # damaged past its first records, as a bad disk would leave it.
-    db = sqlite3.connect(archive / "index.sqlite")
-    try:
-        db.execute("UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL")
-        db.commit()
-    finally:
-        db.close()
+    change_index(archive, UNFINISH)
     (closed,) = (archive / "warc").glob("*.warc.gz")
     data = bytearray(closed.read_bytes())
     middle = len(data) // 2
