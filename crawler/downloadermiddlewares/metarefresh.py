@@ -6,8 +6,9 @@ as HTML; it reads the first 4,096 characters of a page's text, at most
 :data:`PROBE_SIZE` bytes in any encoding. This subclass takes its place
 (priority 580) and decodes only that start of such a page:
 
-- no ``refresh`` in it (as bytes; or NUL bytes, UTF-16 or UTF-32), no refresh:
-  the page goes on, nothing more decoded (nearly every page);
+- when it holds neither the bytes ``refresh`` nor NUL bytes (UTF-16 or UTF-32
+  text, whose bytes never spell the word), it has no refresh: the page goes
+  on, nothing more decoded (nearly every page);
 - else Scrapy's own code is given an HTML response of that start when it gives
   the page's encoding (a byte order mark, the Content-Type's charset, or a
   ``<meta>`` charset in the first 4,096 bytes); else of the whole body (up to
