@@ -28,7 +28,9 @@ does not say it decodes past the response's limit, as received:
 Content-Encoding, plain ``Response`` class and all (stat
 ``archiver/decompression/left_coded``). Decoding every page for nothing took a
 fifth of an archive-only crawl's CPU time (bench/profile_crawl.py); meta
-refresh reads such a page's start alone (see its middleware).
+refresh reads such a page's start alone (see its middleware). Such a body is
+not checked: a damaged one is archived as a page and its text flagged as
+damaged by text extraction, where decoding it for the spider failed the entry.
 
 Everything else (warnings, stats, the response class) is Scrapy's own code.
 """
