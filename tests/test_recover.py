@@ -221,6 +221,13 @@ def test_a_crawl_killed_again_and_again_comes_back_whole(site: LocalSite, tmp_pa
     assert {p["position"]: p["n"] for p in positions} == dict.fromkeys(range(PAGES), 1), why
 
 
+async def crawled(site: LocalSite, tmp_path: Path, *paths: str) -> Path:
+    """The archive folder of a finished crawl of the test site's ``paths``."""
+    archive = tmp_path / "archives"
+    await run_crawl(archive, write_urls(tmp_path / "urls.txt", *map(site.url, paths)))
+    return archive
+
+
 #: The index as a kill leaves it: no crawl has an end.
 UNFINISH = "UPDATE crawls SET finish_reason = NULL, finished_at = NULL, stats = NULL"
 
@@ -263,11 +270,7 @@ def simulate_kill(archive: Path) -> tuple[Path, bytes]:
 
 @deferred_f_from_coro_f
 async def test_recover_gives_back_the_rows_a_kill_lost(site: LocalSite, tmp_path: Path) -> None:
-    archive = tmp_path / "archives"
-    urls = write_urls(
-        tmp_path / "urls.txt", site.url("/page"), site.url("/missing"), site.url("/gzip")
-    )
-    await run_crawl(archive, urls)
+    archive = await crawled(site, tmp_path, "/page", "/missing", "/gzip")
     original = dump(archive)
     opened, torn = simulate_kill(archive)
     # A row committed for a record the crash then cut off (the disk lost it).
@@ -300,9 +303,7 @@ async def test_recover_gives_back_the_rows_a_kill_lost(site: LocalSite, tmp_path
 async def test_a_request_whose_response_was_never_written_is_cut_off(
     site: LocalSite, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "archives"
-    urls = write_urls(tmp_path / "urls.txt", site.url("/page"), site.url("/gzip"))
-    await run_crawl(archive, urls)
+    archive = await crawled(site, tmp_path, "/page", "/gzip")
     # Killed between the two writes of an exchange: its request is whole, its response
     # never reached the file, and the index had not committed a row yet.
     (closed,) = Layout(archive).warc_dir.glob("*.warc.gz")
@@ -334,11 +335,7 @@ async def test_a_request_whose_response_was_never_written_is_cut_off(
 
 @deferred_f_from_coro_f
 async def test_a_taken_final_name_gets_a_free_one(site: LocalSite, tmp_path: Path) -> None:
-    archive = tmp_path / "archives"
-    urls = write_urls(
-        tmp_path / "urls.txt", site.url("/page"), site.url("/missing"), site.url("/gzip")
-    )
-    await run_crawl(archive, urls)
+    archive = await crawled(site, tmp_path, "/page", "/missing", "/gzip")
     original = dump(archive)
     opened, _ = simulate_kill(archive)
     final = opened.with_name(opened.name.removesuffix(".open"))
@@ -362,8 +359,7 @@ async def test_a_taken_final_name_gets_a_free_one(site: LocalSite, tmp_path: Pat
 
 @deferred_f_from_coro_f
 async def test_nothing_to_do_changes_nothing(site: LocalSite, tmp_path: Path) -> None:
-    archive = tmp_path / "archives"
-    await run_crawl(archive, write_urls(tmp_path / "urls.txt", site.url("/page")))
+    archive = await crawled(site, tmp_path, "/page")
     before = {p: p.stat().st_mtime_ns for p in archive.rglob("*") if p.is_file()}
     recovery = recover(Layout(archive))
     assert not recovery.changed and recovery.ok and recovery.render() == "nothing to recover"
@@ -441,9 +437,8 @@ def test_verify_says_what_repairs_an_open_file(tmp_path: Path) -> None:
 async def test_unreadable_data_found_by_a_recovery_is_reported_until_repaired(
     site: LocalSite, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "archives"
-    urls = write_urls(tmp_path / "urls.txt", site.url("/page"), site.url("/gzip"))
-    await run_crawl(archive, urls)
+    archive = await crawled(site, tmp_path, "/page", "/gzip")
+    urls = tmp_path / "urls.txt"  # the list crawled() wrote, crawled again below
     # A crawl killed after its file was closed (no end in the index), whose file is then
     # damaged past its first records, as a bad disk would leave it.
     change_index(archive, UNFINISH)
@@ -469,9 +464,7 @@ async def test_unreadable_data_found_by_a_recovery_is_reported_until_repaired(
 async def test_a_crawl_started_from_python_leaves_a_folder_in_use_alone(
     site: LocalSite, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "archives"
-    urls = write_urls(tmp_path / "urls.txt", site.url("/page"))
-    await run_crawl(archive, urls)
+    archive = await crawled(site, tmp_path, "/page")
     opened, _ = simulate_kill(archive)
     before = opened.read_bytes()
     # Another process holds the folder: it may be writing that .open file right now.
