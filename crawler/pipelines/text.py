@@ -75,11 +75,6 @@ class TextPipeline:
         settings = crawler.settings
         if not settings.getbool("ARCHIVER_TEXT_ENABLED"):
             raise NotConfigured("ARCHIVER_TEXT_ENABLED is off")
-        # Here, not at module level: Scrapy imports this module also when the pipeline is
-        # off, and the pool brings multiprocessing and pebble.
-        from crawler.extract.pool import ExtractionPool
-
-        self._pool_class = ExtractionPool
         self.crawler = crawler
         self.workers = settings.getint("ARCHIVER_EXTRACT_WORKERS") or os.cpu_count() or 1
         self.timeout = settings.getfloat("ARCHIVER_EXTRACT_TIMEOUT")
@@ -95,8 +90,12 @@ class TextPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
+        # Here, not at module level: Scrapy imports this module also when the pipeline is
+        # off, and the pool brings multiprocessing and pebble.
+        from crawler.extract.pool import ExtractionPool
+
         self._archive = archive_of(self.crawler)
-        self._pool = self._pool_class(self.function, workers=self.workers, timeout=self.timeout)
+        self._pool = ExtractionPool(self.function, workers=self.workers, timeout=self.timeout)
         logger.info(
             "Extracting text with %(workers)d worker(s) into %(dir)s",
             {"workers": self.workers, "dir": self.text_dir},
