@@ -22,7 +22,6 @@ eighth member of a page is not seen.
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING
 
 from scrapy.downloadermiddlewares.redirect import (
@@ -33,6 +32,7 @@ from scrapy.responsetypes import responsetypes
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from crawler.downloadermiddlewares.decompression import is_gzip
+from crawler.extract.coding import gzip_start
 from crawler.meta import LEAVE_CODED_META
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class MetaRefreshMiddleware(ScrapyMetaRefreshMiddleware):
 
 def _probe(response: Response, limit: int) -> HtmlResponse | None:
     """An HTML response of the start of coded ``response``'s body; None if it has no refresh."""
-    head = gzip_head(response.body, PROBE_SIZE)
+    head = gzip_start(response.body, PROBE_SIZE, members=MAX_MEMBERS)
     if b"\0" not in head and b"refresh" not in head.lower():
         return None
     headers = response.headers.copy()
@@ -82,35 +82,12 @@ def _probe(response: Response, limit: int) -> HtmlResponse | None:
         or http_content_type_encoding(content_type)
         or html_body_declared_encoding(head)
     ):
-        head = gzip_head(response.body, GUESS_SIZE)
+        head = gzip_start(response.body, GUESS_SIZE, members=MAX_MEMBERS)
         if len(head) == GUESS_SIZE:  # there may be more: Scrapy guesses from all of it
-            head = gzip_head(response.body, limit)
+            head = gzip_start(response.body, limit, members=MAX_MEMBERS)
     cls = responsetypes.from_args(headers=headers, url=response.url, body=head)
     if not issubclass(cls, HtmlResponse):
         return None
     return HtmlResponse(
         response.url, status=response.status, headers=headers, body=head, request=response.request
     )
-
-
-def gzip_head(body: bytes, size: int) -> bytes:
-    """The first ``size`` bytes (fewer if there are fewer) of gzip ``body``, decoded.
-
-    Members are read one after another, up to :data:`MAX_MEMBERS`; a cut or
-    damaged body gives what decoded before the damage.
-    """
-    parts: list[bytes] = []
-    got = 0
-    rest = body
-    try:
-        while rest and got < size and len(parts) < MAX_MEMBERS:
-            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            part = decoder.decompress(rest, size - got)
-            parts.append(part)
-            got += len(part)
-            if not decoder.eof:
-                break
-            rest = decoder.unused_data
-    except zlib.error:
-        pass
-    return b"".join(parts)

@@ -40,11 +40,30 @@ def too_large(limit: int) -> str:
     return f"decoded body larger than {limit} bytes"
 
 
-def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, str | None]:
-    """Inflate ``data``; gzip members that follow one another decode as one body."""
+def gzip_start(data: bytes, size: int, *, members: int) -> bytes:
+    """The first ``size`` bytes of gzip ``data``, decoded from its first ``members`` members.
+
+    Fewer when the body holds fewer, or is cut or damaged sooner. A reader of a
+    page's start pays for that start only; the member bound keeps a body of many
+    empty members from costing more.
+    """
+    return _inflate(data, 16 + zlib.MAX_WBITS, size, members=members)[0]
+
+
+def _inflate(
+    data: bytes, wbits: int, limit: int, *, members: int | None = None
+) -> tuple[bytes, str | None]:
+    """Inflate ``data``; gzip members that follow one another decode as one body.
+
+    ``members`` bounds the members decoded; None: all of them.
+    """
     out = bytearray()
     pending = data
     while True:
+        if members is not None:
+            if members <= 0:
+                return bytes(out), None
+            members -= 1
         inflater = zlib.decompressobj(wbits)
         while True:
             try:
