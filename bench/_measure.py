@@ -4,13 +4,17 @@
 seconds, the resident memory of its whole process tree (the crawl and its
 extraction workers) and the kernel's peak RSS (``VmHWM``) of each process, from
 ``/proc``; then it reaps the command with ``wait4`` for its CPU time, which
-includes every descendant the command waited for. (``ru_maxrss`` of ``wait4``
-is not used: a child forked from this process keeps this process's peak across
-``exec``.) Linux only.
+includes every descendant the command waited for. Descendants it left running
+when it ended (the extraction pool's server ends just after the crawl) are
+reaped too and their CPU time added: this process is their reaper
+(``PR_SET_CHILD_SUBREAPER``). (``ru_maxrss`` of ``wait4`` is not used: a child
+forked from this process keeps this process's peak across ``exec``.) Linux only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import subprocess
 import threading
@@ -42,6 +46,17 @@ class Run:
     trace: list[tuple[float, float]] = field(default_factory=list)
 
 
+#: prctl(2) option: orphaned descendants are re-parented to this process, not to init.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _reap_orphans() -> None:
+    """Become the reaper of the orphans of the commands run from here."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
 def _tree(pid: int) -> list[int]:
     pids, todo = [], [pid]
     while todo:
@@ -70,6 +85,7 @@ def run(
     command: list[str], *, cwd: Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
 ) -> Run:
     """Run ``command`` to its end; raise SystemExit unless its exit code is in ``ok``."""
+    _reap_orphans()
     start = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -78,10 +94,12 @@ def run(
     # Largest process, whole tree, the command's own process, the largest of the others.
     peaks = [0.0, 0.0, 0.0, 0.0]
     trace: list[tuple[float, float]] = []
+    seen: set[int] = set()
 
     def sample() -> None:
         while not done.wait(SAMPLE_INTERVAL):
             tree = _tree(process.pid)
+            seen.update(tree[1:])
             peaks[0] = max([peaks[0], *(_memory_mb(pid, "VmHWM") for pid in tree)])
             peaks[1] = max(peaks[1], sum(map(_memory_mb, tree)))
             peaks[2] = max(peaks[2], _memory_mb(process.pid, "VmHWM"))
@@ -99,6 +117,12 @@ def run(
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
+    cpu = usage.ru_utime + usage.ru_stime
+    for pid in seen:
+        # An orphan of the command is now this process's child: its CPU time, and that of
+        # the children it waited for. Any other was reaped by its parent, which counted it.
+        with contextlib.suppress(ChildProcessError):
+            cpu += sum(os.wait4(pid, 0)[2][:2])
     process.returncode = code = os.waitstatus_to_exitcode(status)
     if code not in ok:
         tail = errors.decode(errors="replace")[-2000:]
@@ -110,6 +134,6 @@ def run(
         peaks[2],
         peaks[3],
         peaks[1],
-        cpu=usage.ru_utime + usage.ru_stime,
+        cpu=cpu,
         trace=trace,
     )

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,8 @@ from pathlib import Path
 
 if not __package__:  # run as python bench/extract.py: import from the checkout
     sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from bench._measure import run
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO.parent / "shared" / "pages" / "wcxb"
@@ -148,21 +149,8 @@ def _bare(path: Path) -> int:
 
 def measure(command: list[str], cwd: Path) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (all processes) and peak RSS (MB) of the largest process."""
-    probe = (
-        "import resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-        "wall = time.perf_counter() - start\n"
-        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print(code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, *command], cwd=cwd, capture_output=True, text=True, check=True
-    )
-    code, wall, cpu, rss = out.stdout.split()
-    if code != "0":
-        raise SystemExit(f"{command[:4]} failed with exit code {code}")
-    return float(wall), float(cpu), float(rss)
+    result = run(command, cwd=cwd)
+    return result.wall, result.cpu, result.peak_mb
 
 
 def main() -> None:
@@ -226,7 +214,7 @@ def report(results: dict[str, list[tuple[float, float, float]]], pages: int, wri
         rss = max(r for _, _, r in runs)
         print(
             f"{name:10s} {wall:9.2f} {pages / wall:8.1f} {base / wall:8.2f}x "
-            f"{cpu:7.1f} {base_cpu / cpu:12.2f}x {rss:12.0f}"
+            f"{cpu:7.1f} {cpu / base_cpu:12.2f}x {rss:12.0f}"
         )
     # The machine is shared and noisy: each round's pair, run back to back, says more
     # than medians taken apart.

@@ -1,9 +1,9 @@
 """The ``archiver`` command (``python -m crawler.cli``); see :mod:`crawler.commandline`.
 
-This module imports nothing until it runs. Worker processes started with
-``spawn`` import the parent's main module again (as ``__mp_main__``), and the
-extraction workers need none of Scrapy: the command line imported here cost
-each of them 0.28 s of its start, and each that replaces one after
+This module imports nothing until it runs. Every extraction worker, forked
+from the pool's server or spawned, imports the parent's main module again (as
+``__mp_main__``), and the workers need none of Scrapy: the command line imported
+here cost each of them 0.28 s of its start, and each that replaces one after
 ``TASKS_PER_WORKER`` pages.
 """
 

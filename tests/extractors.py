@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from crawler.extract.page import Extraction, extract_page
+from crawler.outcomes import ExtractionOutcome
 
 
 def misbehaving(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
@@ -20,3 +21,13 @@ def misbehaving(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
     if "crash" in url:
         os._exit(3)
     return extract_page(body, url=url, **kwargs)
+
+
+def reports_its_process(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
+    """Title: this worker's pid and the pid of the process that warmed it up; exits on "crash"."""
+    from crawler.extract import warm
+
+    if "crash" in url:
+        os._exit(3)
+    title = f"worker {os.getpid()} warmed by {warm.PROCESS}"
+    return Extraction(ExtractionOutcome.TEXT, title=title, paragraphs=("Some text.",))

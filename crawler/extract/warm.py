@@ -1,0 +1,56 @@
+"""What every extraction worker would otherwise pay on its own: imports and lazy tables.
+
+The extraction pool forks its workers from one server process (see
+:mod:`crawler.extract.pool`), which imports this module once. Importing it loads
+everything a page conversion uses and builds the tables the libraries build on
+first use, so that each worker starts with them:
+
+- dateparser's word lists for its 205 languages, which htmldate's fallback date
+  parser compiles on its first call (about 1.3 s of CPU);
+- jusText's stop words of every language, which trafilatura loads the first
+  time its second fallback runs (about 0.1 s).
+
+Both are caches: a warmed worker gives the same results as a cold one. A
+warm-up that fails (a library that moved a function) leaves the cache cold,
+never the import broken: :func:`warm_up` says which parts warmed, and
+``tests/test_extract_pool.py`` checks that all of them do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+#: A date with a word of no language: dateparser tries every language on it, and so
+#: compiles the tables of each (digits alone would not make it look at any).
+UNREADABLE_DATE = "0 xqzv 0"
+
+
+def warm_up() -> list[str]:
+    """Import the conversion and fill the libraries' lazy tables; the parts that warmed."""
+    import crawler.extract.convert
+    import crawler.extract.page  # noqa: F401
+
+    warmed = ["imports"]
+    try:
+        from htmldate.extractors import get_external_parser
+
+        get_external_parser().get_date_data(UNREADABLE_DATE)
+        warmed.append("dateparser")
+    except Exception:
+        logger.debug("dateparser warm-up failed", exc_info=True)
+    try:
+        from trafilatura.external import jt_stoplist_init
+
+        jt_stoplist_init()
+        warmed.append("justext")
+    except Exception:
+        logger.debug("jusText warm-up failed", exc_info=True)
+    return warmed
+
+
+WARMED = warm_up()
+#: The process that warmed up: the server, in every worker forked from it.
+PROCESS = os.getpid()
