@@ -36,9 +36,9 @@ class Run:
     peak_mb: float
     #: Peak RSS of the command's own process, MB (VmHWM, as last sampled).
     main_mb: float
-    #: Peak RSS of the largest other process of the tree (a worker), MB; 0 if none.
+    #: Highest sampled proportional memory (PSS) of another process of the tree, MB; 0 if none.
     others_mb: float
-    #: Highest sampled sum of the RSS of every process of the tree, MB.
+    #: Highest sampled sum of the proportional memory (PSS) of the tree's processes, MB.
     tree_mb: float
     #: CPU seconds (user and system) of the command and every descendant it waited for.
     cpu: float = 0.0
@@ -70,15 +70,20 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _memory_mb(pid: int, field: str = "VmRSS") -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (peak) of a process in MB; 0 once it is gone."""
+def _memory_mb(pid: int, field: str = "VmRSS", *, table: str = "status") -> float:
+    """A memory line of a process, in MB: ``VmRSS`` (now), ``VmHWM`` (peak) or, from the
+    ``smaps_rollup`` table, ``Pss``; 0 once it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{table}").read_text().splitlines():
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def _pss_mb(pid: int) -> float:
+    return _memory_mb(pid, "Pss", table="smaps_rollup")
 
 
 def run(
@@ -101,9 +106,10 @@ def run(
             tree = _tree(process.pid)
             seen.update(tree[1:])
             peaks[0] = max([peaks[0], *(_memory_mb(pid, "VmHWM") for pid in tree)])
-            peaks[1] = max(peaks[1], sum(map(_memory_mb, tree)))
+            others = [_pss_mb(pid) for pid in tree[1:]]
+            peaks[1] = max(peaks[1], _pss_mb(process.pid) + sum(others))
             peaks[2] = max(peaks[2], _memory_mb(process.pid, "VmHWM"))
-            peaks[3] = max([peaks[3], *(_memory_mb(pid, "VmHWM") for pid in tree[1:])])
+            peaks[3] = max([peaks[3], *others])
             rss = _memory_mb(process.pid)
             if rss:
                 trace.append((time.perf_counter() - start, rss))

@@ -31,8 +31,8 @@ The table gives medians over --rounds, each contender's rate as a share of its
 baseline's (median of the per-round ratios, and their range), its CPU time (all
 its processes, user and system) per 1,000 pages and as a multiple of its
 baseline's (on a loaded machine the CPU time moves less than the wall time), the
-kernel's peak RSS of its largest process and the sampled peak of its whole
-process tree, and nginx's CPU use during its runs. Usage::
+kernel's peak RSS of its largest process and the sampled peak proportional
+memory (PSS) of its whole process tree, and nginx's CPU use during its runs. Usage::
 
     .venv/bin/python bench/crawl.py [--pages 1000] [--rounds 3] [--workers 2]
 """
@@ -350,7 +350,7 @@ def report(
     """Medians; each contender against its baseline by rate and by CPU time, round by round."""
     print(
         "\n| contender | median s | pages/s | rate vs baseline (range) | CPU s per 1,000 pages "
-        "| CPU vs baseline | peak RSS MB (largest / tree) | nginx CPU |\n"
+        "| CPU vs baseline | peak MB (largest RSS / tree PSS) | nginx CPU |\n"
         "|---|---|---|---|---|---|---|---|"
     )
     for name, results in runs.items():

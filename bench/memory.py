@@ -10,9 +10,11 @@ each crawl slower, not its bookkeeping larger.
 
 Each size is crawled once with the archiver, text on, and the same Scrapy
 settings as bench/crawl.py (16 at once, no delay). The table gives, per size,
-the kernel's peak RSS (VmHWM) of the crawl process and of the largest
-extraction worker, the sampled peak of the whole process tree, and each
-crawl process peak as a multiple of the one at --reference URLs; the crawl
+the kernel's peak RSS (VmHWM) of the crawl process, the sampled peak
+proportional memory (PSS: shared pages split among the processes sharing
+them) of the largest other process (an extraction worker or their server) and
+of the whole process tree, and each crawl process peak as a multiple of the
+one at --reference URLs; the crawl
 process's RSS at each quarter of the run shows the trend. Usage::
 
     .venv/bin/python bench/memory.py [--sizes 1000 10000 100000] [--reference 10000]
@@ -129,7 +131,7 @@ def report(results: dict[int, tuple[Run, float]], reference: int) -> None:
     base = results[reference][0].main_mb if reference in results else None
     print(
         "\n| URLs | wall s | pages/s | crawl process peak MB | vs "
-        f"{reference:,} | largest worker MB | tree peak MB | nginx CPU |\n"
+        f"{reference:,} | largest other process PSS MB | tree PSS MB | nginx CPU |\n"
         "|---|---|---|---|---|---|---|---|"
     )
     for size, (result, busy) in results.items():
