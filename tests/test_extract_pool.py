@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ PAGE_ARGS: dict[str, Any] = {
     "original_url": "http://example.com/",
     "fetched": None,
 }
+REPO = Path(__file__).resolve().parents[1]
 WORKER_RE = re.compile(r"worker (\d+) warmed by (\d+)")
 
 needs_forkserver = pytest.mark.skipif(
@@ -101,5 +105,96 @@ async def test_pages_given_before_the_workers_are_there_wait_and_are_converted(
 async def test_a_page_given_to_a_closed_pool_fails_and_does_not_hang() -> None:
     pool = ExtractionPool(reports_its_process, workers=1, timeout=60)
     pool.close()
-    with pytest.raises(RuntimeError):
-        await maybe_deferred_to_future(pool.run(PAGE, url="http://example.com/", **PAGE_ARGS))
+    converted = pool.run(PAGE, url="http://example.com/", **PAGE_ARGS)  # does not raise
+    with pytest.raises(RuntimeError, match="closed"):
+        await maybe_deferred_to_future(converted)
+
+
+@needs_forkserver
+def test_ctrl_c_reaches_the_crawl_not_the_server_or_its_workers() -> None:
+    pool = ExtractionPool(reports_its_process, workers=1, timeout=60)
+    try:
+        worker, server = _worker(pool, "http://example.com/")
+        blocked = {pid: _blocked_signals(pid) for pid in (worker, server)}
+    finally:
+        pool.close()
+    # Blocked while the server warms up, and so in every worker: the crawl stops them.
+    assert all(signal.SIGINT in signals for signals in blocked.values()), blocked
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def _blocked_signals(pid: int) -> set[int]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    (mask,) = (int(line.split()[1], 16) for line in status if line.startswith("SigBlk:"))
+    return {number for number in range(1, 65) if mask >> (number - 1) & 1}
+
+
+#: A script that converts one page with a pool of its own; prints the outcome and the title.
+POOL_SCRIPT = """
+import pathlib, sys
+sys.path.insert(0, {repo!r})
+from crawler.extract.pool import ExtractionPool
+from tests.extractors import reports_its_process
+
+def main():
+    pool = ExtractionPool(reports_its_process, workers=1, timeout=60)
+    if {convert!r}:
+        page = b"<html><body><p>A page.</p></body></html>"
+        headers = [(b"Content-Type", b"text/html")]
+        conversion = pool.outcome(pool.submit(
+            page, status=200, headers=headers, url="http://example.com/",
+            original_url="http://example.com/", fetched=None,
+        ))
+        print(conversion.outcome, conversion.document.title if conversion.document else None)
+    pool.close()
+    tasks = pathlib.Path("/proc/self/task").iterdir()
+    children = [child for task in tasks for child in (task / "children").read_text().split()]
+    print("children", len(children))
+
+if __name__ == "__main__":  # workers import this module again
+    main()
+"""
+
+
+def _pool_script(
+    tmp_path: Path, *, convert: bool = True, env: dict[str, str] | None = None
+) -> list[str]:
+    """Run :data:`POOL_SCRIPT` from a script folder of its own, in ``tmp_path``; its lines."""
+    script = tmp_path / "script" / "convert.py"
+    script.parent.mkdir()
+    script.write_text(POOL_SCRIPT.format(repo=str(REPO), convert=convert), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_workers_import_the_crawls_code_not_a_module_in_its_working_folder(
+    tmp_path: Path,
+) -> None:
+    # Run from a folder that holds a crawler.py, as a project of the user's might.
+    (tmp_path / "crawler.py").write_text("raise SystemExit('the wrong crawler')\n")
+    outcome, _ = _pool_script(tmp_path)
+    assert outcome.startswith("written worker ")
+
+
+def test_workers_are_spawned_when_their_server_cannot_start(tmp_path: Path) -> None:
+    # The server's socket would be under TMPDIR: too long a path for a Unix socket.
+    deep = tmp_path / ("x" * 100)
+    deep.mkdir()
+    outcome, _ = _pool_script(tmp_path, env={"TMPDIR": str(deep)})
+    assert outcome.startswith("written worker ")
+    # Spawned: the worker warmed up on its own.
+    match = WORKER_RE.search(outcome)
+    assert match is not None and match[1] == match[2]
+
+
+def test_a_pool_given_no_page_starts_no_process(tmp_path: Path) -> None:
+    assert _pool_script(tmp_path, convert=False) == ["children 0"]

@@ -10,12 +10,16 @@ never from the crawl's threaded process. The server imports
 :mod:`crawler.extract.warm` once, so every worker, and every one that replaces
 another after :data:`TASKS_PER_WORKER` pages or a crash, starts with
 trafilatura loaded and dateparser's tables built: about 1.5 s of CPU paid once
-per process instead of once per worker. The pool starts the server when it is
-made, so that it warms up while the crawl starts. The server lives as long as
-the process that started it and serves every pool that process makes; workers
-see the environment variables of the moment it started (their working folder
-and ``sys.path`` are the caller's when each starts). Where there is no
-``forkserver`` (Windows), workers are spawned and warm up one by one.
+per process instead of once per worker. The server starts with the pool's first
+page, in a thread of the pool's own, so that a run with nothing to extract pays
+nothing and the reactor goes on while it warms up. It lives as long as the
+process that started it and serves every pool that process makes. It and its
+workers have this process's import path (in ``PYTHONPATH``: Python 3.11's server
+would put its working folder first), and the environment variables of the
+moment it started; they leave Ctrl-C to the crawl, which stops them. Where
+there is no ``forkserver`` (Windows), or when the server cannot start (a
+``TMPDIR`` too long for its socket), workers are spawned and each imports
+trafilatura on its own.
 
 The pool serves two callers: a crawl, on Twisted's reactor (:meth:`run` gives a
 Deferred), and the offline commands, with no reactor at all (:meth:`submit`
@@ -28,6 +32,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 from concurrent.futures import CancelledError, TimeoutError
 from typing import TYPE_CHECKING, Any
@@ -56,9 +63,9 @@ WARM_MODULE = "crawler.extract.warm"
 
 
 def _warm_up() -> None:
-    # Pay the warm-up in the new worker, not in its first page's time limit (a forked
-    # worker has it already).
-    import crawler.extract.warm  # noqa: F401
+    # Pay trafilatura's import in a spawned worker, not in its first page's time limit
+    # (a forked worker has it, and the rest of the warm-up, already).
+    import crawler.extract.page  # noqa: F401
 
 
 def _nothing() -> None:
@@ -66,17 +73,56 @@ def _nothing() -> None:
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
-    """How workers start: forked from the warm server, or spawned where there is none."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Has no effect once the server runs (a pool made before in this process): it has it.
-    context.set_forkserver_preload([WARM_MODULE])
-    # Started now, not at the first page: it warms up while the crawl starts.
-    from multiprocessing import forkserver
+    """How workers start: forked from the warm server, started now; else spawned."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Has no effect once the server runs (a pool made before in this process): it has it.
+        context.set_forkserver_preload([WARM_MODULE])
+        try:
+            _start_server()
+        except OSError as exc:
+            logger.warning(
+                "Extraction workers are spawned, each loading trafilatura: "
+                "their server did not start (%(error)s)",
+                {"error": exc},
+            )
+        else:
+            return context
+    return multiprocessing.get_context("spawn")
 
-    forkserver.ensure_running()
-    return context
+
+#: What the server is started with: this process's import path, and not its working folder.
+SERVER_ENVIRONMENT = ("PYTHONPATH", "PYTHONSAFEPATH")
+
+
+def _start_server() -> None:
+    """Start the worker server, if it does not run, with this process's import path.
+
+    Python 3.11's server ignores the import path it is given and puts its working
+    folder first, where a ``crawler.py`` would be imported in place of this package:
+    the path goes in ``PYTHONPATH``, and ``PYTHONSAFEPATH`` keeps the folder out.
+    SIGINT is blocked in this thread while it starts, and the server and its
+    workers inherit the mask: a Ctrl-C during its warm-up would kill it with a
+    traceback, and the crawl stops the workers when it stops. (Starting the
+    resource tracker unblocks SIGINT in the thread that starts it: it is started
+    first.)
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    saved = {name: os.environ.get(name) for name in SERVER_ENVIRONMENT}
+    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in sys.path)
+    os.environ["PYTHONSAFEPATH"] = "1"
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class ExtractionPool:
@@ -94,22 +140,25 @@ class ExtractionPool:
         self.extract = extract
         self.timeout = timeout
         self.workers = workers
-        self._pool = ProcessPool(
-            max_workers=workers,
-            max_tasks=TASKS_PER_WORKER,
-            initializer=_warm_up,
-            context=worker_context(),
-        )
+        self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
-        self._started = False
+        self._starter: threading.Thread | None = None
         self._waiting: list[Callable[[], None]] = []
-        self._starter = threading.Thread(
-            target=self._start, name="extraction-pool-start", daemon=True
-        )
-        self._starter.start()
+        self._closed = False
+
+    def _begin(self) -> threading.Thread:
+        """The thread that starts the workers, started at the first call (hold the lock)."""
+        if self._closed:
+            raise RuntimeError("the extraction pool is closed")
+        if self._starter is None:
+            self._starter = threading.Thread(
+                target=self._start, name="extraction-pool-start", daemon=True
+            )
+            self._starter.start()
+        return self._starter
 
     def _start(self) -> None:
-        """Fork the first workers here, not in the thread of the first page.
+        """Start the server and fork the first workers here, not in the first page's thread.
 
         pebble forks them at its first task, and a fork waits for the server's
         warm-up (about 1.5 s): the reactor would stand still that long, where it
@@ -117,21 +166,42 @@ class ExtractionPool:
         :meth:`run` gets before the workers are there wait in a list.
         """
         try:
-            self._pool.schedule(_nothing)
-        except Exception:  # each page's submit then fails and says why
-            logger.debug("the extraction pool did not start", exc_info=True)
+            context = worker_context()
+        except Exception as exc:  # pages must never wait for a pool that does not come
+            logger.warning("Extraction workers are spawned: %(error)r", {"error": exc})
+            context = multiprocessing.get_context("spawn")
+        pool = ProcessPool(
+            max_workers=self.workers,
+            max_tasks=TASKS_PER_WORKER,
+            initializer=_warm_up,
+            context=context,
+        )
+        try:
+            pool.schedule(_nothing)
+        except Exception as exc:  # each page's submit then fails and says why
+            logger.warning("The extraction workers did not start: %(error)r", {"error": exc})
         with self._lock:
-            self._started = True
+            self._pool = pool
             waiting, self._waiting = self._waiting, []
         if waiting:
             from twisted.internet import reactor
 
             reactor.callFromThread(_call_each, waiting)  # type: ignore[attr-defined]
 
+    def _ready(self) -> ProcessPool:
+        """The pool, once its workers are started (which this waits for)."""
+        with self._lock:
+            starter = self._begin()
+        starter.join()
+        assert self._pool is not None
+        return self._pool
+
     def submit(self, body: bytes, **kwargs: Any) -> Future[Conversion]:
         """Convert in a worker (``convert_page``'s keyword arguments); see :meth:`outcome`."""
         kwargs["extract"] = self.extract
-        return self._pool.schedule(convert_page, args=(body,), kwargs=kwargs, timeout=self.timeout)
+        return self._ready().schedule(
+            convert_page, args=(body,), kwargs=kwargs, timeout=self.timeout
+        )
 
     def submit_record(self, path: str, offset: int, **kwargs: Any) -> Future[Conversion]:
         """Read the response record at ``offset`` of ``path`` in a worker and convert it.
@@ -140,7 +210,7 @@ class ExtractionPool:
         its :class:`~crawler.extract.convert.UnreadableRecordError`.
         """
         kwargs["extract"] = self.extract
-        return self._pool.schedule(
+        return self._ready().schedule(
             convert_record, args=(path, offset), kwargs=kwargs, timeout=self.timeout
         )
 
@@ -161,7 +231,8 @@ class ExtractionPool:
                 result.errback()
 
         with self._lock:
-            if not self._started:
+            if self._pool is None and not self._closed:
+                self._begin()
                 self._waiting.append(submit)
                 return result
         submit()
@@ -187,9 +258,14 @@ class ExtractionPool:
 
     def close(self) -> None:
         """Stop the workers; pages still queued are cancelled."""
-        self._starter.join()  # stopping a pool while pebble starts it leaves it running
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        with self._lock:
+            self._closed = True
+            starter = self._starter
+        if starter is not None:
+            starter.join()  # stopping a pool while pebble starts it leaves it running
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=10)
 
 
 def _call_each(calls: list[Callable[[], None]]) -> None:
