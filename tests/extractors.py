@@ -31,3 +31,9 @@ def reports_its_process(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
         os._exit(3)
     title = f"worker {os.getpid()} warmed by {warm.PROCESS}"
     return Extraction(ExtractionOutcome.TEXT, title=title, paragraphs=("Some text.",))
+
+
+def reports_its_environment(body: bytes, *, url: str, **kwargs: Any) -> Extraction:
+    """Title: this worker's PYTHONPATH and PYTHONSAFEPATH ("-" when unset)."""
+    values = (os.environ.get(name, "-") for name in ("PYTHONPATH", "PYTHONSAFEPATH"))
+    return Extraction(ExtractionOutcome.TEXT, title=" | ".join(values), paragraphs=("Text.",))

@@ -17,7 +17,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from crawler.extract.pool import ExtractionPool
 from crawler.outcomes import TextOutcome
-from tests.extractors import reports_its_process
+from tests.extractors import reports_its_environment, reports_its_process
 
 PAGE = b"<html><body><p>A page.</p></body></html>"
 PAGE_ARGS: dict[str, Any] = {
@@ -111,7 +111,7 @@ async def test_a_page_given_to_a_closed_pool_fails_and_does_not_hang() -> None:
 
 
 @needs_forkserver
-def test_ctrl_c_reaches_the_crawl_not_the_server_or_its_workers() -> None:
+def test_the_server_and_its_workers_leave_ctrl_c_to_the_crawl() -> None:
     pool = ExtractionPool(reports_its_process, workers=1, timeout=60)
     try:
         worker, server = _worker(pool, "http://example.com/")
@@ -120,7 +120,19 @@ def test_ctrl_c_reaches_the_crawl_not_the_server_or_its_workers() -> None:
         pool.close()
     # Blocked while the server warms up, and so in every worker: the crawl stops them.
     assert all(signal.SIGINT in signals for signals in blocked.values()), blocked
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_workers_get_the_callers_environment_back() -> None:
+    # The server is started with PYTHONPATH and PYTHONSAFEPATH of its own: a worker
+    # starting a Python subprocess must not pass them on.
+    pool = ExtractionPool(reports_its_environment, workers=1, timeout=60)
+    try:
+        conversion = pool.outcome(pool.submit(PAGE, url="http://example.com/", **PAGE_ARGS))
+    finally:
+        pool.close()
+    assert conversion.document is not None
+    expected = " | ".join(os.environ.get(name, "-") for name in ("PYTHONPATH", "PYTHONSAFEPATH"))
+    assert conversion.document.title == expected
 
 
 def _blocked_signals(pid: int) -> set[int]:
@@ -134,7 +146,7 @@ POOL_SCRIPT = """
 import pathlib, sys
 sys.path.insert(0, {repo!r})
 from crawler.extract.pool import ExtractionPool
-from tests.extractors import reports_its_process
+from tests.extractors import reports_its_environment, reports_its_process
 
 def main():
     pool = ExtractionPool(reports_its_process, workers=1, timeout=60)

@@ -14,12 +14,13 @@ per process instead of once per worker. The server starts with the pool's first
 page, in a thread of the pool's own, so that a run with nothing to extract pays
 nothing and the reactor goes on while it warms up. It lives as long as the
 process that started it and serves every pool that process makes. It and its
-workers have this process's import path (in ``PYTHONPATH``: Python 3.11's server
-would put its working folder first), and the environment variables of the
-moment it started; they leave Ctrl-C to the crawl, which stops them. Where
-there is no ``forkserver`` (Windows), or when the server cannot start (a
-``TMPDIR`` too long for its socket), workers are spawned and each imports
-trafilatura on its own.
+workers have this process's import path (given in ``PYTHONPATH``: Python's server
+would put its working folder first; workers get back the caller's ``PYTHONPATH``
+and ``PYTHONSAFEPATH``), and the other environment variables of the moment it
+started; they leave Ctrl-C to the crawl, which stops them. Where there is no
+``forkserver`` (Windows), where the interpreter ignores the environment
+(``python -E`` or ``-I``), or when the server cannot start (a ``TMPDIR`` too long
+for its socket), workers are spawned and each imports trafilatura on its own.
 
 The pool serves two callers: a crawl, on Twisted's reactor (:meth:`run` gives a
 Deferred), and the offline commands, with no reactor at all (:meth:`submit`
@@ -62,9 +63,15 @@ TASKS_PER_WORKER = 1000
 WARM_MODULE = "crawler.extract.warm"
 
 
-def _warm_up() -> None:
-    # Pay trafilatura's import in a spawned worker, not in its first page's time limit
-    # (a forked worker has it, and the rest of the warm-up, already).
+def _warm_up(environment: dict[str, str | None]) -> None:
+    """Start a worker: the caller's values of what the server was started with, and
+    trafilatura's import paid here, not in the first page's time limit (a forked worker
+    has it, and the rest of the warm-up, already)."""
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     import crawler.extract.page  # noqa: F401
 
 
@@ -74,7 +81,8 @@ def _nothing() -> None:
 
 def worker_context() -> multiprocessing.context.BaseContext:
     """How workers start: forked from the warm server, started now; else spawned."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    # Under -E or -I the server would ignore the import path it is given.
+    if "forkserver" in multiprocessing.get_all_start_methods() and not sys.flags.ignore_environment:
         context = multiprocessing.get_context("forkserver")
         # Has no effect once the server runs (a pool made before in this process): it has it.
         context.set_forkserver_preload([WARM_MODULE])
@@ -93,12 +101,14 @@ def worker_context() -> multiprocessing.context.BaseContext:
 
 #: What the server is started with: this process's import path, and not its working folder.
 SERVER_ENVIRONMENT = ("PYTHONPATH", "PYTHONSAFEPATH")
+#: Two pools starting at once would save each other's temporary environment.
+_SERVER_START = threading.Lock()
 
 
 def _start_server() -> None:
     """Start the worker server, if it does not run, with this process's import path.
 
-    Python 3.11's server ignores the import path it is given and puts its working
+    Python's server (3.11 to 3.13) ignores the import path it is given and puts its working
     folder first, where a ``crawler.py`` would be imported in place of this package:
     the path goes in ``PYTHONPATH``, and ``PYTHONSAFEPATH`` keeps the folder out.
     SIGINT is blocked in this thread while it starts, and the server and its
@@ -110,19 +120,20 @@ def _start_server() -> None:
     from multiprocessing import forkserver, resource_tracker
 
     resource_tracker.ensure_running()
-    saved = {name: os.environ.get(name) for name in SERVER_ENVIRONMENT}
-    os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in sys.path)
-    os.environ["PYTHONSAFEPATH"] = "1"
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _SERVER_START:
+        saved = {name: os.environ.get(name) for name in SERVER_ENVIRONMENT}
+        os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in sys.path)
+        os.environ["PYTHONSAFEPATH"] = "1"
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class ExtractionPool:
@@ -143,6 +154,7 @@ class ExtractionPool:
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
         self._starter: threading.Thread | None = None
+        self._started = threading.Event()  # set when the starter is done, pool or none
         self._waiting: list[Callable[[], None]] = []
         self._closed = False
 
@@ -151,10 +163,11 @@ class ExtractionPool:
         if self._closed:
             raise RuntimeError("the extraction pool is closed")
         if self._starter is None:
-            self._starter = threading.Thread(
+            starter = threading.Thread(
                 target=self._start, name="extraction-pool-start", daemon=True
             )
-            self._starter.start()
+            starter.start()
+            self._starter = starter
         return self._starter
 
     def _start(self) -> None:
@@ -165,24 +178,30 @@ class ExtractionPool:
         can fetch and archive the pages the workers then start on. Pages that
         :meth:`run` gets before the workers are there wait in a list.
         """
+        pool: ProcessPool | None = None
         try:
-            context = worker_context()
-        except Exception as exc:  # pages must never wait for a pool that does not come
-            logger.warning("Extraction workers are spawned: %(error)r", {"error": exc})
-            context = multiprocessing.get_context("spawn")
-        pool = ProcessPool(
-            max_workers=self.workers,
-            max_tasks=TASKS_PER_WORKER,
-            initializer=_warm_up,
-            context=context,
-        )
-        try:
+            try:
+                context = worker_context()
+            except Exception as exc:
+                logger.warning("Extraction workers are spawned: %(error)r", {"error": exc})
+                context = multiprocessing.get_context("spawn")
+            environment = {name: os.environ.get(name) for name in SERVER_ENVIRONMENT}
+            pool = ProcessPool(
+                max_workers=self.workers,
+                max_tasks=TASKS_PER_WORKER,
+                initializer=_warm_up,
+                initargs=(environment,),
+                context=context,
+            )
             pool.schedule(_nothing)
-        except Exception as exc:  # each page's submit then fails and says why
+        except Exception as exc:  # each page then fails and says why
             logger.warning("The extraction workers did not start: %(error)r", {"error": exc})
-        with self._lock:
-            self._pool = pool
-            waiting, self._waiting = self._waiting, []
+        finally:
+            # Pages must never wait for workers that do not come.
+            with self._lock:
+                self._pool = pool
+                waiting, self._waiting = self._waiting, []
+            self._started.set()
         if waiting:
             from twisted.internet import reactor
 
@@ -191,9 +210,10 @@ class ExtractionPool:
     def _ready(self) -> ProcessPool:
         """The pool, once its workers are started (which this waits for)."""
         with self._lock:
-            starter = self._begin()
-        starter.join()
-        assert self._pool is not None
+            self._begin()
+        self._started.wait()
+        if self._pool is None:
+            raise RuntimeError("the extraction workers did not start")
         return self._pool
 
     def submit(self, body: bytes, **kwargs: Any) -> Future[Conversion]:
@@ -231,7 +251,7 @@ class ExtractionPool:
                 result.errback()
 
         with self._lock:
-            if self._pool is None and not self._closed:
+            if not self._started.is_set() and not self._closed:
                 self._begin()
                 self._waiting.append(submit)
                 return result
@@ -262,7 +282,7 @@ class ExtractionPool:
             self._closed = True
             starter = self._starter
         if starter is not None:
-            starter.join()  # stopping a pool while pebble starts it leaves it running
+            self._started.wait()  # stopping a pool while pebble starts it leaves it running
         if self._pool is not None:
             self._pool.stop()
             self._pool.join(timeout=10)
