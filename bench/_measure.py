@@ -1,14 +1,17 @@
 """Running one benchmark command: wall time, CPU time, exit code and memory of its processes.
 
 :func:`run` starts the command and samples, every :data:`SAMPLE_INTERVAL`
-seconds, the resident memory of its whole process tree (the crawl and its
-extraction workers) and the kernel's peak RSS (``VmHWM``) of each process, from
-``/proc``; then it reaps the command with ``wait4`` for its CPU time, which
-includes every descendant the command waited for. Descendants it left running
-when it ended (the extraction pool's server ends just after the crawl) are
-reaped too and their CPU time added: this process is their reaper
-(``PR_SET_CHILD_SUBREAPER``). (``ru_maxrss`` of ``wait4`` is not used: a child
-forked from this process keeps this process's peak across ``exec``.) Linux only.
+seconds, from ``/proc``: the kernel's peak RSS (``VmHWM``) of the command's own
+process and of the largest, and the proportional memory (``Pss``: a page shared
+by N processes counts 1/N in each) of every process of its tree (the crawl, the
+extraction workers and the server they are forked from, which share most of
+their pages: their RSS would count those once per process); then it reaps the
+command with ``wait4`` for its CPU time, which includes every descendant the
+command waited for. Descendants it left running when it ended (the extraction
+pool's server ends just after the crawl) are reaped too and their CPU time
+added: this process is their reaper (``PR_SET_CHILD_SUBREAPER``). (``ru_maxrss``
+of ``wait4`` is not used: a child forked from this process keeps this process's
+peak across ``exec``.) Linux only.
 """
 
 from __future__ import annotations

@@ -67,12 +67,17 @@ def _warm_up(environment: dict[str, str | None]) -> None:
     """Start a worker: the caller's values of what the server was started with, and
     trafilatura's import paid here, not in the first page's time limit (a forked worker
     has it, and the rest of the warm-up, already)."""
-    for name, value in environment.items():
+    _set_environment(environment)
+    import crawler.extract.page  # noqa: F401
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    """Set these environment variables; None unsets one."""
+    for name, value in values.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    import crawler.extract.page  # noqa: F401
 
 
 def _nothing() -> None:
@@ -129,11 +134,7 @@ def _start_server() -> None:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            _set_environment(saved)
 
 
 class ExtractionPool:
