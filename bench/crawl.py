@@ -32,9 +32,12 @@ baseline's (median of the per-round ratios, and their range), its CPU time (all
 its processes, user and system) per 1,000 pages and as a multiple of its
 baseline's (on a loaded machine the CPU time moves less than the wall time), the
 kernel's peak RSS of its largest process and the sampled peak proportional
-memory (PSS) of its whole process tree, and nginx's CPU use during its runs. Usage::
+memory (PSS) of its whole process tree, and nginx's CPU use during its runs.
+Then, in the same run, bench/memory.py's archive-and-text crawls of a generated
+site at --memory-sizes URLs (10,000 and 100,000: peak memory with scale). Usage::
 
     .venv/bin/python bench/crawl.py [--pages 1000] [--rounds 3] [--workers 2]
+                                    [--memory-sizes 10000 100000]
 """
 
 from __future__ import annotations
@@ -266,6 +269,14 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", choices=list(BASELINES), help="run only these contenders"
     )
+    parser.add_argument(
+        "--memory-sizes",
+        type=int,
+        nargs="*",
+        default=[10000, 100000],
+        help="then bench/memory.py's crawls of these many URLs, the first the reference "
+        "(default 10000 100000; none to skip)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -273,6 +284,8 @@ def main() -> None:
         return
     if args.pages < 1 or args.rounds < 1 or args.workers < 1:
         parser.error("--pages, --rounds and --workers must be at least 1")
+    if args.memory_sizes and min(args.memory_sizes) < 1:
+        parser.error("--memory-sizes must be at least 1")
     if not (PAGES / SET / "pages.jsonl").exists():
         print(f"skipped: {PAGES / SET} is absent (the shared page sets live beside the checkout)")
         return
@@ -285,6 +298,11 @@ def main() -> None:
         bench(args, work, binary)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.memory_sizes:
+        from bench.memory import measure
+
+        print(f"\nMemory with scale (bench/memory.py), archive and text, {args.workers} workers:")
+        measure(args.memory_sizes, args.memory_sizes[0], args.workers, binary)
 
 
 def bench(args: argparse.Namespace, work: Path, binary: str) -> None:

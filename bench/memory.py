@@ -74,6 +74,11 @@ def main() -> None:
     if binary is None:
         print("skipped: nginx is not installed and could not be installed with apt-get")
         return
+    measure(args.sizes, args.reference, args.workers, binary)
+
+
+def measure(sizes: list[int], reference: int, workers: int, binary: str) -> None:
+    """Crawl the generated site at each size and print the table (bench/crawl.py runs it too)."""
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     try:
         (work / "site").mkdir()
@@ -86,8 +91,8 @@ def main() -> None:
                 f"{os.cpu_count()} cores; load average before: {load_before}",
                 flush=True,
             )
-            results = {size: crawl(work, server, size, args.workers) for size in args.sizes}
-        report(results, args.reference)
+            results = {size: crawl(work, server, size, workers) for size in sizes}
+        report(results, reference)
         print(f"load average before: {load_before}; after: {load_average()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -46,18 +46,20 @@ def _worker(pool: ExtractionPool, url: str) -> tuple[int, int]:
 def test_the_warm_up_fills_the_caches_workers_would_fill_one_by_one() -> None:
     # In a fresh process: the test process may have them already.
     code = (
-        "import crawler.extract.warm as warm, trafilatura.external as external; "
+        "import gc, crawler.extract.warm as warm, trafilatura.external as external; "
         "from dateparser.languages.dictionary import Dictionary; "
         "print(warm.WARMED, max(map(len, Dictionary._split_regex_cache.values())), "
-        "external.JT_STOPLIST is not None)"
+        "external.JT_STOPLIST is not None, gc.get_freeze_count())"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
-    warmed, languages, stop_words = result.stdout.rsplit(maxsplit=2)
+    warmed, languages, stop_words, frozen = result.stdout.rsplit(maxsplit=3)
     assert warmed == "['imports', 'dateparser', 'justext']"
     assert int(languages) >= 200  # dateparser's tables, every language
     assert stop_words == "True"
+    # Out of the collector's sight: the tables alone are tens of thousands of objects.
+    assert int(frozen) > 50_000
 
 
 @needs_forkserver
