@@ -51,17 +51,18 @@ def _parser() -> etree.HTMLParser:
 
 # Whether the C lookup is in place (lxml gives no way to read a parser's lookup back).
 _state = {"installed": False}
+_LOOKUPS = {"c": element_classes(), "stock": lxml_html.HtmlElementClassLookup()}
 
 
 def install() -> None:
     """Give trafilatura's HTML parser the C lookup."""
-    _parser().set_element_class_lookup(element_classes())
+    _parser().set_element_class_lookup(_LOOKUPS["c"])
     _state["installed"] = True
 
 
 def uninstall() -> None:
     """Give trafilatura's HTML parser lxml.html's own lookup back."""
-    _parser().set_element_class_lookup(lxml_html.HtmlElementClassLookup())
+    _parser().set_element_class_lookup(_LOOKUPS["stock"])
     _state["installed"] = False
 
 
