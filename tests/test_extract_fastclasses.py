@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.utils import load_html
@@ -34,11 +36,21 @@ def test_the_c_lookup_chooses_lxml_htmls_classes() -> None:
     assert lxml_html.HtmlComment in kinds
 
 
+def _renamed_form() -> type:
+    """The class of an element renamed FORM: the one case the two lookups tell apart."""
+    tree = load_html("<html><body><div><p>x</p><p>y</p></div></body></html>")
+    tree.find(".//p").tag = "FORM"
+    gc.collect()  # no proxy of the element left: the next one is looked up anew
+    return type(tree.find(".//FORM"))
+
+
 def test_install_gives_trafilaturas_parser_the_c_lookup_and_stock_gives_lxmls_back() -> None:
     fastclasses.install()
     faster = [type(node) for node in load_html(PAGE).iter()]
+    assert _renamed_form() is lxml_html.HtmlElement
     with fastclasses.stock():
         stock = [type(node) for node in load_html(PAGE).iter()]
-        assert type(load_html(PAGE).find(".//form")) is lxml_html.FormElement
+        assert _renamed_form() is lxml_html.FormElement
+    assert _renamed_form() is lxml_html.HtmlElement
     assert faster == stock
     assert lxml_html.InputElement in faster

@@ -32,7 +32,7 @@ FOLDED = {"k": "\u212a", "s": "\u017f", "i": "\u0130", "I": "\u0131"}
 def _pairs() -> list[tuple[XPath, XPath]]:
     """(trafilatura's expression, the faster one) for every replacement in place."""
     fastxpath.install()
-    pairs = {id(original): (original, new) for _c, _k, original, new in fastxpath._replaced}
+    pairs = {id(original): (original, new) for _c, _k, original, new in fastxpath._places}
     return [pair for pair in pairs.values() if isinstance(pair[0], XPath)]
 
 
@@ -174,7 +174,33 @@ def test_stock_puts_trafilaturas_expressions_back_and_then_the_faster_ones() -> 
         assert all("re:test(@" not in path for path in faster)
         assert any("re:test(@" in path for path in stock)
     assert [expression.path for expression in xpaths.BODY_XPATH] == faster
-    assert fastxpath.install() == len(fastxpath._replaced)  # a second install changes nothing
+
+
+def test_installs_after_the_first_put_the_same_objects_back_in_the_same_places() -> None:
+    from trafilatura import xpaths
+
+    fastxpath.install()
+    before = list(xpaths.BODY_XPATH)
+    fastxpath.install()
+    assert all(a is b for a, b in zip(xpaths.BODY_XPATH, before, strict=True))
+    with fastxpath.stock():
+        # trafilatura's own where it tests attributes, the very same object elsewhere.
+        same = [a is b for a, b in zip(xpaths.BODY_XPATH, before, strict=True)]
+        assert same == ["re:test(@" not in stock.path for stock in xpaths.BODY_XPATH]
+        assert not all(same)
+    assert all(a is b for a, b in zip(xpaths.BODY_XPATH, before, strict=True))
+
+
+def test_a_pattern_that_cannot_match_nothing_is_not_tested_without_the_attributes() -> None:
+    guarded = fastxpath.rewrite("//p[re:test(@id|@class, 'a')]")
+    assert re.fullmatch(
+        r"//p\[\(\(@id\|@class\) and archiver:test\(@id\|@class, \d+\)\)\]", guarded
+    )
+    assert re.fullmatch(
+        r"//p\[archiver:test\(@class, \d+\)\]", fastxpath.rewrite("//p[re:test(@class, 'a?')]")
+    )
+    # Another prefix's test() is not EXSLT's.
+    assert fastxpath.rewrite("//p[myre:test(@class, 'a')]") == "//p[myre:test(@class, 'a')]"
 
 
 def _real_pages() -> list[tuple[bytes, str]]:

@@ -29,15 +29,19 @@ checks that both give the same elements, and the same documents, on real pages.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
 from lxml.etree import XPath
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+logger = logging.getLogger(__name__)
 
 #: The namespace EXSLT's regular-expression functions live in.
 EXSLT_REGEXP = "http://exslt.org/regular-expressions"
@@ -51,7 +55,7 @@ _LITERAL = r"'[^']*'|\"[^\"]*\""
 # A string literal (left alone, so that nothing inside one is rewritten) or a test of attributes.
 _TOKEN = re.compile(
     rf"{_LITERAL}"
-    rf"|re:test\(\s*(?P<values>@[\w.-]+(?:\s*\|\s*@[\w.-]+)*)\s*,"
+    rf"|(?<![\w.:-])re:test\(\s*(?P<values>@[\w.-]+(?:\s*\|\s*@[\w.-]+)*)\s*,"
     rf"\s*(?P<pattern>{_LITERAL})\s*(?:,\s*(?P<flags>{_LITERAL})\s*)?\)"
 )
 _PREDICATE = re.compile(r"\[[^\[\]]*\]")
@@ -62,11 +66,10 @@ _ELEMENT_STEP = re.compile(
 
 _searches: list[Callable[[str], re.Match[str] | None]] = []
 _numbers: dict[tuple[str, bool], int] = {}
-# (container, key, trafilatura's value, the faster value) for each replacement in place.
-_replaced: list[tuple[Any, str | int, Any, Any]] = []
-# id of each expression seen -> (it, its faster version): compiled once for all installs. The
-# expression is kept, so that its id is never another's.
-_made: dict[int, tuple[XPath, XPath]] = {}
+# (container, key, trafilatura's value, the faster value) for each place the first install
+# changed: later installs and uninstalls only swap these.
+_places: list[tuple[Any, str | int, Any, Any]] = []
+_state = {"installed": False}
 
 
 def _test(_context: object, values: list[str], number: float) -> bool:
@@ -112,77 +115,102 @@ def selects_elements(path: str) -> bool:
     while (stripped := _PREDICATE.sub("", bare)) != bare:
         bare = stripped
     for branch in bare.split("|"):
-        branch = branch.strip()  # noqa: PLW2901
-        while branch.startswith("(") and branch.endswith(")"):  # (.//article)[1]
-            branch = branch[1:-1].strip()  # noqa: PLW2901
-        if not _ELEMENT_STEP.fullmatch(branch.rsplit("/", 1)[-1]):
+        inner = branch.strip()
+        while inner.startswith("(") and inner.endswith(")"):  # (.//article)[1]
+            inner = inner[1:-1].strip()
+        if not _ELEMENT_STEP.fullmatch(inner.rsplit("/", 1)[-1]):
             return False
     return True
 
 
 def faster(expression: XPath) -> XPath:
-    """``expression`` compiled with its regular-expression tests rewritten, or itself."""
+    """``expression`` compiled with its regular-expression tests rewritten, or itself.
+
+    Itself also when the rewritten expression does not compile (a warning says so):
+    extraction then runs that expression as trafilatura wrote it.
+    """
     path = rewrite(expression.path)
     if path == expression.path:
         return expression
-    return XPath(
-        path,
-        namespaces={"re": EXSLT_REGEXP, PREFIX: NAMESPACE},
-        extensions={(NAMESPACE, "test"): _test},
-        smart_strings=not selects_elements(path),
-    )
+    try:
+        return XPath(
+            path,
+            namespaces={"re": EXSLT_REGEXP, PREFIX: NAMESPACE},
+            extensions={(NAMESPACE, "test"): _test},
+            smart_strings=not selects_elements(path),
+        )
+    except etree.XPathError as exc:
+        logger.warning("XPath expression left as it is (%s): %s", exc, expression.path)
+        return expression
 
 
 def install() -> int:
     """Put faster expressions in place of trafilatura's; the number of places changed.
 
-    A second call changes nothing; after :func:`uninstall`, the expressions compiled
-    the first time are put back in place (a few hundred microseconds). Lists are changed in place,
-    since trafilatura's modules share them; tuples and single expressions are
-    replaced in every module that holds them.
+    The first call walks the modules of :data:`PACKAGES` loaded by then (trafilatura
+    loads all of its own on import) and compiles the faster expressions. Lists are
+    changed in place, since trafilatura's modules share them; tuples and single
+    expressions are replaced in every module that holds them. Later calls, after
+    :func:`uninstall`, put the same objects back in the same places (microseconds).
+    Not thread-safe: install before extracting, as :mod:`crawler.extract.page` does.
     """
-    if _replaced:
-        return len(_replaced)
+    if not _places:
+        _walk()
+    if not _state["installed"]:
+        for container, key, _original, new in _places:
+            _put(container, key, new)
+        _state["installed"] = True
+    return len(_places)
+
+
+def _walk() -> None:
+    made: dict[int, tuple[XPath, XPath]] = {}  # the original is kept, so that ids stay unique
 
     def swap(value: Any) -> Any:
         if not isinstance(value, XPath):
             return value
-        if id(value) not in _made:
-            _made[id(value)] = (value, faster(value))
-        return _made[id(value)][1]
+        if id(value) not in made:
+            made[id(value)] = (value, faster(value))
+        return made[id(value)][1]
 
     for name, module in list(sys.modules.items()):
         if module is None or name.split(".")[0] not in PACKAGES:
             continue
         for attribute, value in list(vars(module).items()):
             if isinstance(value, list):
-                for position, item in enumerate(value):
-                    if (new := swap(item)) is not item:
-                        value[position] = new
-                        _replaced.append((value, position, item, new))
-            elif isinstance(value, XPath | tuple):
+                _places.extend(
+                    (value, position, item, new)
+                    for position, item in enumerate(value)
+                    if (new := swap(item)) is not item
+                )
+            elif isinstance(value, XPath) or (
+                isinstance(value, tuple) and any(isinstance(item, XPath) for item in value)
+            ):
                 new = swap(value) if isinstance(value, XPath) else tuple(map(swap, value))
                 if new != value:
-                    setattr(module, attribute, new)
-                    _replaced.append((module, attribute, value, new))
-    return len(_replaced)
+                    _places.append((module, attribute, value, new))
+
+
+def _put(container: Any, key: str | int, value: Any) -> None:
+    if isinstance(container, list):
+        assert isinstance(key, int)
+        container[key] = value
+    else:
+        setattr(container, str(key), value)
 
 
 def uninstall() -> None:
     """Put trafilatura's own expressions back."""
-    while _replaced:
-        container, key, original, _new = _replaced.pop()
-        if isinstance(container, list):
-            assert isinstance(key, int)
-            container[key] = original
-        else:
-            setattr(container, str(key), original)
+    if _state["installed"]:
+        for container, key, original, _new in reversed(_places):
+            _put(container, key, original)
+        _state["installed"] = False
 
 
 @contextmanager
 def stock() -> Iterator[None]:
     """trafilatura's own expressions while the block runs (to compare with it), then as before."""
-    was_installed = bool(_replaced)
+    was_installed = _state["installed"]
     uninstall()
     try:
         yield

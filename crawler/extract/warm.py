@@ -10,15 +10,16 @@ first use, so that each worker starts with them:
 - jusText's stop words of every language, which trafilatura loads the first
   time its second fallback runs (about 0.1 s).
 
-Then everything the server holds is moved out of the garbage collector's sight
-(``gc.freeze``): a worker's full collections no longer walk those tables (a
-hundred milliseconds each, a few times in a thousand pages), nor copy the pages
-they sit on.
-
 Both are caches: a warmed worker gives the same results as a cold one. A
 warm-up that fails (a library that moved a function) leaves the cache cold,
 never the import broken: :func:`warm_up` says which parts warmed, and
 ``tests/test_extract_pool.py`` checks that all of them do.
+
+Then everything the server holds is moved out of the garbage collector's sight
+(``gc.freeze``): a worker's full collections no longer walk those tables, nor
+write to the pages they sit on, which would give the worker its own copies. Over
+a worker's 1,000 pages that halves the collector's time (about 0.45 s to 0.22 s)
+and keeps about 25 MB more shared with the server.
 """
 
 from __future__ import annotations
