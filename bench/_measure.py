@@ -65,7 +65,11 @@ def _tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         pids.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue  # gone meanwhile
+        for task in tasks:
             try:
                 todo += [int(child) for child in (task / "children").read_text().split()]
             except OSError:
