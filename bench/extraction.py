@@ -43,7 +43,7 @@ if not __package__:  # run as python bench/extraction.py: import from the checko
 import trafilatura
 
 from bench import _metrics
-from crawler.extract import fastclasses, fastxpath
+from crawler.extract import speedups
 from crawler.extract.page import extract_page
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def _as_it_comes(config: str) -> Iterator[None]:
     if config != "stock":
         yield
         return
-    with fastxpath.stock(), fastclasses.stock():
+    with speedups.stock():
         yield
 
 

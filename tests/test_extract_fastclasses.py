@@ -8,7 +8,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.utils import load_html
 
-from crawler.extract import fastclasses
+from crawler.extract import fastclasses, speedups
 
 PAGE = (
     "<!DOCTYPE html><html><head><title>T</title><?php echo 1 ?></head><body>"
@@ -48,7 +48,7 @@ def test_install_gives_trafilaturas_parser_the_c_lookup_and_stock_gives_lxmls_ba
     fastclasses.install()
     faster = [type(node) for node in load_html(PAGE).iter()]
     assert _renamed_form() is lxml_html.HtmlElement
-    with fastclasses.stock():
+    with speedups.stock(fastclasses):
         stock = [type(node) for node in load_html(PAGE).iter()]
         assert _renamed_form() is lxml_html.FormElement
     assert _renamed_form() is lxml_html.HtmlElement

@@ -15,7 +15,7 @@ from lxml import html as lxml_html
 from lxml.etree import XPath
 from trafilatura.utils import load_html
 
-from crawler.extract import fastclasses, fastxpath
+from crawler.extract import fastxpath, speedups
 from crawler.extract.page import extract_page
 from tests.conftest import shared_path
 
@@ -169,7 +169,7 @@ def test_stock_puts_trafilaturas_expressions_back_and_then_the_faster_ones() -> 
 
     fastxpath.install()
     faster = [expression.path for expression in xpaths.BODY_XPATH]
-    with fastxpath.stock():
+    with speedups.stock(fastxpath):
         stock = [expression.path for expression in xpaths.BODY_XPATH]
         assert all("re:test(@" not in path for path in faster)
         assert any("re:test(@" in path for path in stock)
@@ -183,7 +183,7 @@ def test_installs_after_the_first_put_the_same_objects_back_in_the_same_places()
     before = list(xpaths.BODY_XPATH)
     fastxpath.install()
     assert all(a is b for a, b in zip(xpaths.BODY_XPATH, before, strict=True))
-    with fastxpath.stock():
+    with speedups.stock(fastxpath):
         # trafilatura's own where it tests attributes, the very same object elsewhere.
         same = [a is b for a, b in zip(xpaths.BODY_XPATH, before, strict=True)]
         assert same == ["re:test(@" not in stock.path for stock in xpaths.BODY_XPATH]
@@ -227,7 +227,7 @@ def test_same_elements_and_documents_as_stock_on_real_pages() -> None:
             selected += len(expected)
     assert selected > 0
     faster = [extract_page(body, url=url, content_type=None) for body, url in pages]
-    with fastxpath.stock(), fastclasses.stock():
+    with speedups.stock():
         stock = [extract_page(body, url=url, content_type=None) for body, url in pages]
     assert faster == stock
     assert sum(bool(document.paragraphs) for document in faster) > len(pages) / 2

@@ -16,14 +16,8 @@ nothing in extraction tells apart (none of it uses the form classes' methods).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
 from lxml import etree
 from lxml import html as lxml_html
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 def element_classes() -> etree.ElementNamespaceClassLookup:
@@ -66,13 +60,6 @@ def uninstall() -> None:
     _state["installed"] = False
 
 
-@contextmanager
-def stock() -> Iterator[None]:
-    """lxml.html's own lookup while the block runs (to compare with it), then as before."""
-    was_installed = _state["installed"]
-    uninstall()
-    try:
-        yield
-    finally:
-        if was_installed:
-            install()
+def installed() -> bool:
+    """Whether the C lookup is in place."""
+    return _state["installed"]

@@ -32,14 +32,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from lxml.etree import XPath
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -207,13 +206,6 @@ def uninstall() -> None:
         _state["installed"] = False
 
 
-@contextmanager
-def stock() -> Iterator[None]:
-    """trafilatura's own expressions while the block runs (to compare with it), then as before."""
-    was_installed = _state["installed"]
-    uninstall()
-    try:
-        yield
-    finally:
-        if was_installed:
-            install()
+def installed() -> bool:
+    """Whether the faster expressions are in place."""
+    return _state["installed"]

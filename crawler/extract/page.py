@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from trafilatura import bare_extraction
 from trafilatura.utils import load_html
 
-from crawler.extract import fastclasses, fastxpath
+from crawler.extract import speedups
 from crawler.extract.author import clean_author
 from crawler.extract.decode import decode_html
 from crawler.extract.facts import PageFacts
@@ -37,8 +37,7 @@ logger = logging.getLogger(__name__)
 # trafilatura's expressions with cheaper regular-expression tests and its parser with
 # element classes looked up in C; same results. In every process that extracts, live or
 # offline, since they all import this module.
-fastxpath.install()
-fastclasses.install()
+speedups.install()
 
 
 @dataclass(frozen=True, slots=True)
