@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,35 +134,48 @@ def input_file(site: FaultSite, path: Path) -> tuple[Path, list[bytes], str]:
     return path, lines, credentials
 
 
+#: Runs the command given after it and writes the peak RSS of it and its descendants (in
+#: kB) to the file named first. The crawl is measured as a grandchild of the test process:
+#: Linux keeps a process's peak across exec, so a child forked from this large process
+#: would count the test process's own memory (the suite's, grown by what ran before).
+_MEASURED = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_archiver(args: list[str], cwd: Path) -> tuple[int, str, float]:
     """Run ``archiver ARGS``; return its exit code, its output and its peak RSS in MB.
 
-    The peak comes from ``wait4`` on the crawl's own process: the largest of it and of
-    the processes it waited for (its extraction workers).
+    The peak is the largest of the crawl's own process and of the processes it waited
+    for (its extraction workers).
     """
     env = {
         k: v for k, v in os.environ.items() if k not in ("ARCHIVER_DIR", "SCRAPY_SETTINGS_MODULE")
     }
     out = cwd / "crawl.log"
+    peak = cwd / "peak-rss-kb"
+    command = [sys.executable, "-m", "crawler.cli", *args]
     with out.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", *args],
+            [sys.executable, "-c", _MEASURED, str(peak), *command],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        deadline = time.monotonic() + CRAWL_DEADLINE
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.send_signal(signal.SIGKILL)
-            time.sleep(0.2)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(errors="replace"), usage.ru_maxrss / 1024
+        try:
+            process.wait(timeout=CRAWL_DEADLINE)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    rss_mb = int(peak.read_text()) / 1024 if peak.is_file() else float("inf")
+    return process.returncode, out.read_text(errors="replace"), rss_mb
 
 
 @pytest.fixture(scope="module")
