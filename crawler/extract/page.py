@@ -17,6 +17,7 @@ from trafilatura.utils import load_html
 
 from crawler.extract import speedups
 from crawler.extract.author import clean_author
+from crawler.extract.cutoff import restore_cut_off
 from crawler.extract.decode import decode_html
 from crawler.extract.facts import PageFacts
 from crawler.extract.fields import corpus_metadata
@@ -102,6 +103,7 @@ def extract_page(
     # trafilatura gives no document for a page whose text it rejects: the page is
     # empty, with the metadata it has.
     text = "" if document is None or isinstance(document, dict) else document.text or ""
+    text = restore_cut_off(text, html, tree)
     return _from_trafilatura(
         metadata, text=text, url=url, tree=tree, facts=facts, encoding=encoding
     )
