@@ -41,6 +41,8 @@ PAGE = (
         "Mehr zum Thema",
         "À lire aussi",
         "Werbung",
+        "Leave a Review",
+        "Keep reading →",
     ],
 )
 def test_frame_labels_are_furniture(line: str) -> None:

@@ -93,6 +93,13 @@ def test_a_reworded_h1_wins_on_an_article_with_one_h1() -> None:
     assert best_title("Minecraft 1.8 - The Bountiful Update", page) == (
         "Minecraft 1.8 - The Bountiful Update"
     )
+    # A sentence with a full stop is a slogan, not a rewording; "U.S." ends no sentence.
+    title = "Salesforce CRM: Try The World's #1 AI CRM"
+    slogan = "The world's #1 AI CRM powers the Agentic Enterprise."
+    assert best_title(title, facts(ARTICLE, f"<h1>{slogan}</h1>")) == title
+    title = "Machine Learning Personalizes Shopping Across the United States"
+    h1 = "How Machine Learning Personalizes Shopping in the U.S."
+    assert best_title(title, facts(ARTICLE, f"<h1>{h1}</h1>")) == h1
 
 
 def test_logos_hidden_headings_and_home_pages_are_left_alone() -> None:

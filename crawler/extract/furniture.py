@@ -53,8 +53,11 @@ FURNITURE = frozenset(
         "read more",
         "read next",
         "continue reading",
+        "keep reading",
         "leave a comment",
         "leave a reply",
+        "leave a review",
+        "write a review",
         "post a comment",
         "add a comment",
         "no comments",
@@ -139,7 +142,7 @@ FURNITURE = frozenset(
 #: (3)"), colons, ellipses, arrows. Quotes, braces, slashes and "#" are not
 #: decoration, so a line of code, a path or a Markdown heading is never taken
 #: for a label; nor is a line that ends a sentence with one full stop.
-DECORATION = r"[\s\d\-\u2013\u2014\u2022\u00b7|:.\u2026\u00bb\u00ab\u203a\u2039<>()\[\]+*!?]"
+DECORATION = r"[\s\d\-\u2013\u2014\u2022\u00b7|:.\u2026\u00bb\u00ab\u203a\u2039\u2192<>()\[\]+*!?]"
 #: Longer paragraphs are never furniture: the longest label above is shorter.
 MAX_FURNITURE_CHARS = 60
 

@@ -18,7 +18,8 @@ not; a home page keeps its title. In order:
   Tested & Reviewed") on an article (og:type, JSON-LD Article types), or the rest
   of that title is the site's name ("iFixit Essential Toolkit").
 - On an article with a single <h1>, at least half of its words and two or more
-  are in the page's titles: a rewording of the same story.
+  are in the page's titles: a rewording of the same story, unless it ends with a
+  full stop (a slogan).
 
 Each rule was found on the even-numbered pages of bench/extraction.py's sets and
 confirmed on the odd ones (wcxb articles, trafilatura-eval, product, listing and
@@ -43,6 +44,10 @@ MIN_SHARED_WORDS = 0.5
 #: and with at least this many: one word in common ("Minecraft News") is a section's name.
 MIN_SHARED_COUNT = 2
 _WORD_RE = re.compile(r"\w+")
+#: A heading that ends a sentence with a full stop is a slogan, not a rewording of the
+#: title ("The world's #1 AI CRM powers the Agentic Enterprise."); "U.S.", "..." and a
+#: short capitalised abbreviation ("Acme Inc.", "Martin Luther King Jr.") are not.
+_SENTENCE_END_RE = re.compile(r"(?<![.\s])(?<!\b\w)(?<!\b[A-Z][a-z])(?<!\b[A-Z][a-z]{2})\.$")
 
 
 def visible_headline(title: str, facts: PageFacts) -> str | None:
@@ -73,6 +78,7 @@ def visible_headline(title: str, facts: PageFacts) -> str | None:
     if (
         facts.heading_count == 1
         and facts.article
+        and not _SENTENCE_END_RE.search(heading)
         and shared_words(heading, " ".join(titles)) >= MIN_SHARED_WORDS
         and len(_words(heading) & _words(" ".join(titles))) >= MIN_SHARED_COUNT
     ):
