@@ -346,12 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         groups[row["set"]].append(row)
         if row["set"] == "wcxb":
             groups[f"wcxb/{row['page_type']}"].append(row)
-    print_table(
-        dict(sorted(groups.items(), key=lambda item: (sets.index(item[0].split("/")[0]), item[0])))
+    ordered = dict(
+        sorted(groups.items(), key=lambda item: (sets.index(item[0].split("/")[0]), item[0]))
     )
-    print_targets(
-        dict(sorted(groups.items(), key=lambda item: (sets.index(item[0].split("/")[0]), item[0])))
-    )
+    print_table(ordered)
+    print_targets(ordered)
     print(cpu_budget(rows))
     peak = max(row["rss_kb"] for row in rows) / 1024
     print(
