@@ -136,17 +136,23 @@ def _holds_more(our_keys: list[str], other: list[tuple[str, str]]) -> bool:
     ours = _word_count(our_keys)
     if _word_count(key for _line, key in other) < MIN_GROWTH * ours:
         return False
-    added = _word_count(key for _index, _line, key in _missing(our_keys, other))
-    if added < (MIN_GROWTH - 1) * ours:
+    if _covered(our_keys, [key for _line, key in other]) < MIN_COVERED:
         return False
-    return _covered(our_keys, [key for _line, key in other]) >= MIN_COVERED
+    # The lines that hold one of ours are sought last: that costs a test per pair of lines.
+    for whole in (False, True):
+        added = _word_count(key for _index, _line, key in _missing(our_keys, other, whole=whole))
+        if added < (MIN_GROWTH - 1) * ours:
+            return False
+    return True
 
 
-def _missing(our_keys: list[str], other: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
+def _missing(
+    our_keys: list[str], other: list[tuple[str, str]], *, whole: bool = True
+) -> list[tuple[int, str, str]]:
     """The lines of ``other`` that we lack, to add, each once, with their index in ``other``.
 
-    A line is left out when it is short, when we have it, or when it holds one of our
-    lines (added, that line's text would be there twice).
+    A line is left out when it is short, when we have it, or (``whole``) when it holds
+    one of our lines (added, that line's text would be there twice).
     """
     our_text = f" {' '.join(our_keys)} "
     long_keys = [f" {key} " for key in our_keys if _words(key) >= MIN_ADDED_WORDS]
@@ -157,7 +163,7 @@ def _missing(our_keys: list[str], other: list[tuple[str, str]]) -> list[tuple[in
             continue
         seen.add(key)
         padded = f" {key} "
-        if any(ours in padded for ours in long_keys):
+        if whole and any(ours in padded for ours in long_keys):
             continue
         missing.append((index, line, key))
     return missing
