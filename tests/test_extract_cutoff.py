@@ -98,9 +98,12 @@ def test_both_extractors_must_agree() -> None:
     page = PAGE.replace("</article>", f"</article><section class='community'>{notes}</section>")
     assert restore_cut_off(PARAGRAPHS[0], page).split("\n") == PARAGRAPHS
     whole = "\n".join(PARAGRAPHS)
-    assert cutoff._holds_more(
-        [cutoff._key(line) for line in PARAGRAPHS],
-        [(line, cutoff._key(line)) for line in cutoff._lines(cutoff._main_content(page))],
+    assert (
+        cutoff._additions(
+            [cutoff._key(line) for line in PARAGRAPHS],
+            [(line, cutoff._key(line)) for line in cutoff._lines(cutoff._main_content(page))],
+        )
+        is not None
     )
     assert restore_cut_off(whole, page) == whole
 

@@ -119,31 +119,35 @@ def restore_cut_off(text: str, html: str, tree: HtmlElement) -> str:
     try:
         main = [(line, _key(line)) for line in _lines(_main_content(html))]
         # Readability costs ten times Resiliparse: only where Resiliparse alone passes.
-        if not _holds_more(our_keys, main):
+        if _additions(our_keys, main) is None:
             return text
         readable = f" {_key(_readable_text(html))} "
     except Exception:  # a third-party parser on a broken page: keep trafilatura's text
         logger.debug("cut-off check failed", exc_info=True)
         return text
     agreed = [(line, key) for line, key in main if key and f" {key} " in readable]
-    if not _holds_more(our_keys, agreed):
+    added = _additions(our_keys, agreed)
+    if added is None:
         return text
-    return "\n".join(_merged(ours, our_keys, agreed))
+    return "\n".join(_merged(ours, our_keys, agreed, added))
 
 
-def _holds_more(our_keys: list[str], other: list[tuple[str, str]]) -> bool:
-    """Whether ``other`` holds nearly all of our words, many more, and lines we lack with them."""
+def _additions(
+    our_keys: list[str], other: list[tuple[str, str]]
+) -> list[tuple[int, str, str]] | None:
+    """The lines of ``other`` to add to ours (see :func:`_missing`), or None when ``other``
+    does not hold nearly all of our words, many more, and lines we lack with them."""
     ours = _word_count(our_keys)
     if _word_count(key for _line, key in other) < MIN_GROWTH * ours:
-        return False
+        return None
     if _covered(our_keys, [key for _line, key in other]) < MIN_COVERED:
-        return False
+        return None
     # The lines that hold one of ours are sought last: that costs a test per pair of lines.
     for whole in (False, True):
-        added = _word_count(key for _index, _line, key in _missing(our_keys, other, whole=whole))
-        if added < (MIN_GROWTH - 1) * ours:
-            return False
-    return True
+        missing = _missing(our_keys, other, whole=whole)
+        if _word_count(key for _index, _line, key in missing) < (MIN_GROWTH - 1) * ours:
+            return None
+    return missing
 
 
 def _missing(
@@ -169,8 +173,14 @@ def _missing(
     return missing
 
 
-def _merged(ours: list[str], our_keys: list[str], agreed: list[tuple[str, str]]) -> list[str]:
-    """Our lines in their order, with the agreed lines we lack each put where the page has it.
+def _merged(
+    ours: list[str],
+    our_keys: list[str],
+    agreed: list[tuple[str, str]],
+    added: list[tuple[int, str, str]],
+) -> list[str]:
+    """Our lines in their order, with the ``added`` lines of ``agreed`` each put where the
+    page has it.
 
     A line of ours takes the place of the first agreed line, from the place of the one
     before it on, that is it or holds it whole; a short line ("5", "Minutes") or one
@@ -184,7 +194,7 @@ def _merged(ours: list[str], our_keys: list[str], agreed: list[tuple[str, str]])
             wanted = f" {key} "
             place = next((at for at in range(place, len(padded)) if wanted in padded[at]), place)
         places.append((place, index, line))
-    for index, line, _key_unused in _missing(our_keys, agreed):
+    for index, line, _key_unused in added:
         # After our lines of the same place: what the page has before the added line.
         places.append((index, len(ours) + index, line))
     return [line for _place, _index, line in sorted(places)]

@@ -69,7 +69,7 @@ def extract_page(
     text that trafilatura cut off is put back where two other extractors agree
     on it (:mod:`crawler.extract.cutoff`).
     """
-    return _extract(body, url=url, content_type=content_type, fetched=fetched, whole=True)
+    return _extract(body, url=url, content_type=content_type, fetched=fetched, restore=True)
 
 
 def extract_page_fast(
@@ -81,11 +81,11 @@ def extract_page_fast(
     (``ARCHIVER_EXTRACT_FUNCTION = "crawler.extract.page.extract_page_fast"``): the
     check costs about a sixth of a page's extraction CPU on articles.
     """
-    return _extract(body, url=url, content_type=content_type, fetched=fetched, whole=False)
+    return _extract(body, url=url, content_type=content_type, fetched=fetched, restore=False)
 
 
 def _extract(
-    body: bytes, *, url: str, content_type: str | None, fetched: date | None, whole: bool
+    body: bytes, *, url: str, content_type: str | None, fetched: date | None, restore: bool
 ) -> Extraction:
     html, encoding = decode_html(body, content_type)
     date_params: dict[str, Any] = {"original_date": True, "extensive_search": True}
@@ -125,7 +125,7 @@ def _extract(
     # trafilatura gives no document for a page whose text it rejects: the page is
     # empty, with the metadata it has.
     text = "" if document is None or isinstance(document, dict) else document.text or ""
-    if whole:
+    if restore:
         text = restore_cut_off(text, html, tree)
     return _from_trafilatura(
         metadata, text=text, url=url, tree=tree, facts=facts, encoding=encoding
