@@ -74,6 +74,26 @@ def test_drop_keeps_the_order_of_what_stays() -> None:
     ]
 
 
+def test_a_label_among_capitalized_terms_is_one_of_them() -> None:
+    modes = ["The lock modes are:", "NO KEY UPDATE", "SHARE", "KEY SHARE", "Each blocks..."]
+    assert drop_furniture(modes) == modes
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["MORE NEWS", "NEWSLETTER", "Sign up to learn more about our project."],
+        ["FACEBOOK", "SHARE", "READ MORE"],  # a neighbour that is a label itself
+        ["SHARE", "KEY SHARE"],  # nothing before it
+        ["Dogs.", "SHARE", "Cats."],
+        ["THE BIGGEST SIZES", "Share", "THE BIGGEST ART"],  # the label is not in capitals
+        ["THE POWER TO TRANSFORM.", "SHARE", "KEY SHARE"],  # a sentence, not a term
+    ],
+)
+def test_a_capitalized_label_beside_other_lines_goes(lines: list[str]) -> None:
+    assert not {"SHARE", "Share", "NEWSLETTER"} & set(drop_furniture(lines))
+
+
 def test_extracted_text_loses_the_labels_and_keeps_the_sentences() -> None:
     result = extract_page(PAGE, url="https://example.com/harbour", content_type="text/html")
     assert result.outcome == ExtractionOutcome.TEXT

@@ -1,4 +1,4 @@
-"""What a page says about itself: its titles, headings and site names, read once from the tree.
+"""What a page says about itself: its titles, headings, site names and dates, read once.
 
 trafilatura reads the same tags but keeps only its final pick; the touch-ups in
 :mod:`crawler.extract.title` need the other candidates too, to check that pick.
@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from crawler.extract.metadata import parse_date
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import date
 
     from lxml.html import HtmlElement
 
@@ -29,6 +32,10 @@ SITE_METAS = frozenset({
     "og:site_name", "application-name", "apple-mobile-web-app-title", "twitter:site",
     "publisher", "copyright",
 })  # fmt: skip
+#: Meta names that hold a date of the page (article:published_time, og:updated_time,
+#: datePublished, dc.date.issued...), and JSON-LD keys that do.
+_DATE_META_RE = re.compile(r"date|publish|modif|updated|created|issued")
+DATE_KEYS = ("datePublished", "dateModified", "dateCreated", "uploadDate")
 #: JSON-LD types whose ``name`` is the site's or its owner's.
 SITE_TYPES = frozenset({"WebSite", "Organization", "NewsMediaOrganization"})
 #: Host labels that say nothing about the site ("www.example.com", "m.example.com").
@@ -70,7 +77,7 @@ def one_line(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PageFacts:
-    """Candidate titles and site names of one page (texts on one line, names squashed)."""
+    """Candidate titles, site names and dates of one page (texts on one line, names squashed)."""
 
     title_tag: str | None  #: the <title> in <head>
     meta_titles: tuple[str, ...]  #: og:title, twitter:title, JSON-LD headline...
@@ -82,13 +89,19 @@ class PageFacts:
     article: bool = False  #: og:type or JSON-LD says the page is an article
     section_names: frozenset[str] = frozenset()  #: menu and breadcrumb links, URL path parts
     body_headline: str | None = None  #: a headline in the body, read when no title is found
+    #: the dates the page declares: meta tags, JSON-LD, ``<time datetime>``
+    dates: frozenset[date] = frozenset()
 
     @classmethod
     def read(cls, tree: HtmlElement, url: str | None) -> PageFacts:
         titles: list[str] = []
         sites: set[str] = set()
+        dates: set[date | None] = set()
         article = False
-        for meta in tree.iter("meta"):
+        for meta in tree.iter("meta", "time"):  # one walk of the tree for both
+            if meta.tag == "time":
+                dates.add(parse_date(meta.get("datetime")))
+                continue
             content = one_line(meta.get("content") or "")
             kind = meta.get("property") or meta.get("name") or meta.get("itemprop") or ""
             kind = kind.strip().lower()
@@ -100,11 +113,14 @@ class PageFacts:
                 sites.add(squash(content.lstrip("@")))
             elif kind == "og:type" and ARTICLE_TYPES.search(content.lower()):
                 article = True
+            elif _DATE_META_RE.search(kind):
+                dates.add(parse_date(content))
         for item in _json_ld(tree):
             if isinstance(item.get("headline"), str):
                 titles.append(_unescaped(one_line(item["headline"])))
             if any(ARTICLE_TYPES.search(kind) for kind in _types(item)):
                 article = True
+            dates.update(parse_date(item.get(key)) for key in DATE_KEYS)
             name = item.get("name")
             if isinstance(name, str) and SITE_TYPES.intersection(_types(item)):
                 sites.add(squash(name))
@@ -130,6 +146,7 @@ class PageFacts:
                 else frozenset()
             ),
             body_headline=_body_headline(tree) if lone else None,
+            dates=frozenset(day for day in dates if day is not None),
         )
 
 

@@ -19,9 +19,10 @@ _CONTENT_LANGUAGE = (
 )
 
 
-def parse_date(value: str | None) -> date | None:
-    """A ``YYYY-MM-DD`` date from trafilatura, or None."""
-    if not value:
+def parse_date(value: object) -> date | None:
+    """The date a text starts with as ``YYYY-MM-DD`` (trafilatura's dates, ISO timestamps in
+    metadata), or None."""
+    if not isinstance(value, str) or not value:
         return None
     try:
         return date.fromisoformat(value[:10])

@@ -25,6 +25,7 @@ from crawler.extract.facts import PageFacts
 from crawler.extract.fields import corpus_metadata
 from crawler.extract.furniture import drop_furniture
 from crawler.extract.metadata import declared_site_name, page_language, parse_date
+from crawler.extract.shown import shown_date
 from crawler.extract.title import best_title
 from crawler.outcomes import ExtractionOutcome
 from crawler.text.document import normalize_line, normalize_paragraphs
@@ -128,7 +129,7 @@ def _extract(
     if restore:
         text = restore_cut_off(text, html, tree)
     return _from_trafilatura(
-        metadata, text=text, url=url, tree=tree, facts=facts, encoding=encoding
+        metadata, text=text, url=url, tree=tree, facts=facts, encoding=encoding, fetched=fetched
     )
 
 
@@ -140,6 +141,7 @@ def _from_trafilatura(
     tree: HtmlElement,
     facts: PageFacts,
     encoding: str,
+    fetched: date | None,
 ) -> Extraction:
     paragraphs = tuple(drop_furniture(normalize_paragraphs(unicodedata.normalize("NFC", text))))
     outcome, reason = (
@@ -151,7 +153,7 @@ def _from_trafilatura(
         outcome,
         reason,
         title=_line(best_title(_line(document.title), facts)),
-        published=parse_date(document.date),
+        published=shown_date(parse_date(document.date), tree, facts, latest=fetched),
         site_name=declared_site_name(_line(document.sitename, keep_spaces=True), url),
         author=clean_author(_line(document.author)),
         language=page_language(tree),
