@@ -12,7 +12,7 @@ import trafilatura
 from trafilatura.utils import load_html
 
 from crawler.extract import cutoff
-from crawler.extract.cutoff import MAX_DEPTH, MAX_PAGE_CHARS, MIN_GROWTH
+from crawler.extract.cutoff import MAX_DEPTH, MAX_PAGE_CHARS, MIN_FOUND_WORDS, MIN_GROWTH
 from crawler.extract.page import extract_page, extract_page_fast
 from tests.conftest import shared_path
 
@@ -166,8 +166,15 @@ def test_a_page_over_the_size_limit_is_not_checked() -> None:
     assert restore_cut_off(cut, PAGE) != cut
 
 
-def test_an_empty_text_stays_empty() -> None:
-    assert restore_cut_off("", PAGE) == ""
+def test_an_empty_text_gets_the_text_both_agree_on() -> None:
+    assert restore_cut_off("", PAGE).split("\n") == ["Valley farming", *PARAGRAPHS]
+
+
+def test_an_empty_text_stays_empty_when_the_agreed_text_is_short() -> None:
+    short = PAGE.replace("".join(f"<p>{p}</p>" for p in PARAGRAPHS[5:]), "")
+    assert len(" ".join(PARAGRAPHS[:5]).split()) < MIN_FOUND_WORDS
+    assert restore_cut_off("", short) == ""
+    assert restore_cut_off("", "<html><body></body></html>") == ""
 
 
 def test_a_page_without_main_text_keeps_the_text() -> None:
@@ -190,12 +197,16 @@ def _recall(truth: str, text: str) -> float:
 CUT_OFF_PAGES = ("0564", "2852", "4857")
 
 
-@pytest.mark.parametrize("page_id", CUT_OFF_PAGES)
-def test_real_pages_get_the_rest_of_their_text(page_id: str) -> None:
+def _wcxb_page(page_id: str) -> tuple[dict[str, str], bytes]:
     listing = shared_path("pages", "wcxb", "pages.jsonl")
     rows = [json.loads(line) for line in listing.read_text("utf-8").split("\n") if line]
     page = next(row for row in rows if row["id"] == page_id)
-    body = gzip.decompress((listing.parent / page["html"]).read_bytes())
+    return page, gzip.decompress((listing.parent / page["html"]).read_bytes())
+
+
+@pytest.mark.parametrize("page_id", CUT_OFF_PAGES)
+def test_real_pages_get_the_rest_of_their_text(page_id: str) -> None:
+    page, body = _wcxb_page(page_id)
     stock = trafilatura.extract(body, url=page["url"], include_comments=False) or ""
     ours = "\n".join(extract_page(body, url=page["url"], content_type=None).paragraphs)
     fast = "\n".join(extract_page_fast(body, url=page["url"], content_type=None).paragraphs)
@@ -208,3 +219,12 @@ def test_real_pages_get_the_rest_of_their_text(page_id: str) -> None:
     positions = [_words(ours).find(words) for words in kept]
     assert -1 not in positions
     assert positions == sorted(positions)
+
+
+def test_a_real_article_trafilatura_finds_nothing_in_gets_its_text() -> None:
+    page, body = _wcxb_page("4111")  # a list article, 1,900 words
+    assert trafilatura.extract(body, url=page["url"], include_comments=False) is None
+    assert extract_page_fast(body, url=page["url"], content_type=None).outcome == "empty"
+    ours = "\n".join(extract_page(body, url=page["url"], content_type=None).paragraphs)
+    assert _recall(page["text"], ours) > 0.95
+    assert _recall(ours, page["text"]) > 0.95  # and little else
