@@ -16,6 +16,14 @@ pooled figure would mean nothing. See bench/_metrics.py for the scoring rules.
 Prints a table, then each quality target (:data:`TARGETS`) per set and page
 type, met or missed, and writes one JSON line per page to ``--out``. Skips (exit 0)
 when ../shared/pages is absent.
+
+``--ceiling`` also runs the other extractions a selection rule could choose
+from (:data:`CANDIDATES`: trafilatura's precision and recall modes, Resiliparse's
+main content, Readability) and prints, per group, the body F1 of the best of them
+and of ours and stock's, page by page, against stock's: how far any rule that
+picks one extraction per page could go. A body F1 target above that ceiling is
+out of reach for such rules. It adds about two minutes on two cores and is not
+timed.
 """
 
 from __future__ import annotations
@@ -37,14 +45,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 if not __package__:  # run as python bench/extraction.py: import from the checkout
     sys.path[0] = str(Path(__file__).resolve().parents[1])
+import lxml.html
 import trafilatura
+from readability import Document as ReadabilityDocument
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
 
 from bench import _metrics
 from crawler.extract import speedups
+from crawler.extract.decode import decode_html
 from crawler.extract.page import extract_page
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +124,45 @@ def _run_stock(body: bytes, url: str | None) -> dict[str, Any]:
 RUNNERS = {"ours": _run_ours, "stock": _run_stock}
 
 
+def _trafilatura_mode(**mode: bool) -> Callable[[str, str | None], str]:
+    def run(html: str, url: str | None) -> str:
+        return trafilatura.extract(html, url=url, include_comments=False, **mode) or ""
+
+    return run
+
+
+def _resiliparse(html: str, _url: str | None) -> str:
+    return extract_plain_text(HTMLTree.parse(html), main_content=True)
+
+
+def _readability(html: str, _url: str | None) -> str:
+    summary = ReadabilityDocument(html).summary(html_partial=True)
+    return "\n".join(lxml.html.fromstring(summary).itertext())
+
+
+#: What a rule choosing one extraction per page could choose from, besides ours and
+#: stock's (``--ceiling``): each gets the page decoded as ours decodes it.
+CANDIDATES: dict[str, Callable[[str, str | None], str]] = {
+    "precision": _trafilatura_mode(favor_precision=True),
+    "recall": _trafilatura_mode(favor_recall=True),
+    "resiliparse": _resiliparse,
+    "readability": _readability,
+}
+
+
+def _candidate_f1(page: dict[str, Any], body: bytes) -> dict[str, float | None]:
+    """Body F1 of each of :data:`CANDIDATES` on ``page`` (None for a crash or no truth)."""
+    html, _encoding = decode_html(body, None)
+    scores: dict[str, float | None] = {}
+    for name, run in CANDIDATES.items():
+        try:
+            scored = _metrics.body_f1(page.get("text"), run(html, page.get("url")))
+        except Exception:  # a candidate that crashes is one a rule could not choose
+            scored = None
+        scores[name] = scored["f1"] if scored else None
+    return scores
+
+
 def _score(page: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
     text = got.get("text") or ""
     return {
@@ -134,9 +186,9 @@ def _as_it_comes(config: str) -> Iterator[None]:
         yield
 
 
-def run_page(task: tuple[str, Path, dict[str, Any], bool]) -> dict[str, Any]:
+def run_page(task: tuple[str, Path, dict[str, Any], bool, bool]) -> dict[str, Any]:
     """Both configurations on one page, scored; runs in a worker process."""
-    set_name, folder, page, keep_text = task
+    set_name, folder, page, keep_text, ceiling = task
     body = gzip.decompress((folder / page["html"]).read_bytes())
     order = CONFIGS if zlib.crc32(page["id"].encode()) % 2 else CONFIGS[::-1]
     row: dict[str, Any] = {
@@ -159,19 +211,21 @@ def run_page(task: tuple[str, Path, dict[str, Any], bool]) -> dict[str, Any]:
         if not keep_text:
             got.pop("text", None)
         row[config] = got
+    if ceiling and page.get("text") is not None:
+        row["candidates"] = _candidate_f1(page, body)
     row["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return row
 
 
 def load_tasks(
-    pages: Path, sets: list[str], limit: int | None, keep_text: bool
-) -> list[tuple[str, Path, dict[str, Any], bool]]:
+    pages: Path, sets: list[str], limit: int | None, keep_text: bool, ceiling: bool = False
+) -> list[tuple[str, Path, dict[str, Any], bool, bool]]:
     tasks = []
     for set_name in sets:
         folder = pages / set_name
         with (folder / "pages.jsonl").open(encoding="utf-8") as lines:
             rows = [json.loads(line) for line in lines if line.strip()]
-        tasks += [(set_name, folder, row, keep_text) for row in rows[:limit]]
+        tasks += [(set_name, folder, row, keep_text, ceiling) for row in rows[:limit]]
     return tasks
 
 
@@ -261,11 +315,31 @@ TARGETS = (
 )
 
 
+def body_ceiling(rows: list[dict[str, Any]]) -> tuple[float, int] | None:
+    """How far over stock's mean body F1 the best extraction of each page goes (ours,
+    stock's or one of :data:`CANDIDATES`), and over how many pages; None without
+    ``--ceiling`` results."""
+    best, stock = [], []
+    for row in rows:
+        scores = [row[config]["scores"]["body"] for config in CONFIGS]
+        if "candidates" not in row or None in scores:
+            continue
+        values = [score["f1"] for score in scores]
+        values += [value for value in row["candidates"].values() if value is not None]
+        best.append(max(values))
+        stock.append(row["stock"]["scores"]["body"]["f1"])
+    if not best:
+        return None
+    return statistics.fmean(best) - statistics.fmean(stock), len(best)
+
+
 def check_targets(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """One line per target and group that has ground truth for it; misses are marked."""
+    """One line per target and group that has ground truth for it; misses are marked, a
+    missed body F1 gain with the ceiling of choosing an extraction per page when known."""
     lines = []
     for name, rows in groups.items():
         ours, stock = summarize(rows, "ours"), summarize(rows, "stock")
+        ceiling = body_ceiling(rows)
         for metric, margin in TARGETS:
             value, count = ours[metric]
             other = stock[metric][0]
@@ -277,15 +351,30 @@ def check_targets(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
             else:
                 wanted, met = f">= stock{margin:+.2f}", delta >= margin - 1e-9
             verdict = "met" if met else "MISSED"
+            if not met and metric == "body F1" and ceiling is not None:
+                verdict += f" (ceiling {ceiling[0]:+.4f})"
             lines.append(f"  {name:<26}{metric:<18}{count:>6}  {delta:+.4f}  {wanted:<14}{verdict}")
     return lines
 
 
 def print_targets(groups: dict[str, list[dict[str, Any]]]) -> None:
     lines = check_targets(groups)
-    missed = [line for line in lines if line.endswith("MISSED")]
+    missed = [line for line in lines if "MISSED" in line]
     print(f"\nTargets, ours against stock ({len(lines) - len(missed)} of {len(lines)} met):")
     print("\n".join(lines))
+
+
+def print_ceilings(groups: dict[str, list[dict[str, Any]]]) -> None:
+    print(
+        "\nBody F1 over stock: ours, and the ceiling of choosing per page among ours, stock's"
+        f" and {', '.join(CANDIDATES)}:"
+    )
+    for name, rows in groups.items():
+        ceiling = body_ceiling(rows)
+        ours, stock = summarize(rows, "ours")["body F1"][0], summarize(rows, "stock")["body F1"][0]
+        if ceiling is None or ours is None or stock is None:
+            continue
+        print(f"  {name:<26}{ceiling[1]:>6}  ours {ours - stock:+.4f}  ceiling {ceiling[0]:+.4f}")
 
 
 #: Our extraction may cost this many times stock trafilatura's CPU per page (median).
@@ -314,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="per-page JSONL results")
     parser.add_argument("--keep-text", action="store_true", help="put extracted text in --out")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also score other extractions and print the body F1 ceiling of choosing per page",
+    )
     args = parser.parse_args(argv)
 
     if not args.pages.is_dir():
@@ -323,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in sets if not (args.pages / name / "pages.jsonl").is_file()]
     if unknown:
         parser.error(f"no such set under {args.pages}: {', '.join(unknown)}")
-    tasks = load_tasks(args.pages, sets, args.limit, args.keep_text)
+    tasks = load_tasks(args.pages, sets, args.limit, args.keep_text, args.ceiling)
 
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -351,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(ordered)
     print_targets(ordered)
+    if args.ceiling:
+        print_ceilings(ordered)
     print(cpu_budget(rows))
     peak = max(row["rss_kb"] for row in rows) / 1024
     print(

@@ -87,6 +87,27 @@ def test_the_site_frame_is_never_added() -> None:
     assert not any("newsletter" in line for line in restored)
 
 
+def test_a_teaser_after_a_teaser_label_is_not_added() -> None:
+    # An inset box in the article points to another page: a label, that page's headline
+    # and summary. Both extractors keep it; the article goes on after it.
+    teaser = (
+        "<div class='callout'><div role='heading'>Keep Reading</div>"
+        "<div role='heading'>The Valley Almanac</div>"
+        "<div>Every chapter of the almanac, from seed storage to market days and more</div></div>"
+    )
+    page = PAGE.replace(f"<p>{PARAGRAPHS[5]}</p>", f"{teaser}<p>{PARAGRAPHS[5]}</p>")
+    main = cutoff._lines(cutoff._main_content(page))
+    assert "The Valley Almanac" in main
+    assert any(line.startswith("Every chapter of the almanac") for line in main)
+    assert "Every chapter of the almanac" in cutoff._readable_text(page)
+    assert restore_cut_off(PARAGRAPHS[0], page).split("\n") == PARAGRAPHS
+    # Where no teaser label stands above them, the same lines are the page's own.
+    unlabelled = page.replace("Keep Reading", "")
+    restored = restore_cut_off(PARAGRAPHS[0], unlabelled).split("\n")
+    assert "The Valley Almanac" in restored
+    assert restored[-1] == PARAGRAPHS[-1]
+
+
 def test_both_extractors_must_agree() -> None:
     # Resiliparse keeps a readers' community box as main text, Readability does not:
     # the box, longer than the article, stays out.

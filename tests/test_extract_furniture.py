@@ -7,7 +7,14 @@ from datetime import date
 import pytest
 
 from crawler.extract.convert import convert_page
-from crawler.extract.furniture import MAX_FURNITURE_CHARS, drop_furniture, is_furniture
+from crawler.extract.furniture import (
+    FURNITURE,
+    MAX_FURNITURE_CHARS,
+    TEASER_LABELS,
+    drop_furniture,
+    is_furniture,
+    is_teaser_label,
+)
 from crawler.extract.page import extract_page
 from crawler.outcomes import ExtractionOutcome, TextOutcome
 
@@ -66,6 +73,24 @@ def test_lines_with_words_of_labels_stay(line: str) -> None:
     assert not is_furniture(line)
 
 
+@pytest.mark.parametrize(
+    ("line", "teaser"),
+    [
+        ("Keep Reading", True),
+        ("RELATED STORIES:", True),
+        ("» Lire aussi", True),
+        ("Mehr zum Thema", True),
+        ("Continue reading", False),  # the rest of this page's text follows
+        ("Read more", False),
+        ("Related stories are listed below.", False),
+    ],
+)
+def test_teaser_labels_are_the_labels_above_other_pages(line: str, teaser: bool) -> None:
+    assert TEASER_LABELS <= FURNITURE
+    assert is_teaser_label(line) is teaser
+    assert is_furniture(line) is (teaser or line.endswith(("reading", "more")))
+
+
 def test_drop_keeps_the_order_of_what_stays() -> None:
     assert drop_furniture(["One.", "Advertisement", "Two.", "Share", "Three."]) == [
         "One.",
@@ -88,6 +113,8 @@ def test_a_label_among_capitalized_terms_is_one_of_them() -> None:
         ["Dogs.", "SHARE", "Cats."],
         ["THE BIGGEST SIZES", "Share", "THE BIGGEST ART"],  # the label is not in capitals
         ["THE POWER TO TRANSFORM.", "SHARE", "KEY SHARE"],  # a sentence, not a term
+        ["BY JANE DOE", "SHARE", "MARCH 3, 2024"],  # capitals, but no term holds the label
+        [f"KEY SHARE {'X' * MAX_FURNITURE_CHARS}", "SHARE", "KEY SHARE"],  # too long for a term
     ],
 )
 def test_a_capitalized_label_beside_other_lines_goes(lines: list[str]) -> None:

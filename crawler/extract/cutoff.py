@@ -13,7 +13,9 @@ Nothing of trafilatura's text is dropped or moved, and a page where they do not
 agree keeps trafilatura's text as it is. A page where trafilatura finds no main
 text at all gets the lines both agree on, when they hold at least
 :data:`MIN_FOUND_WORDS` words (fewer is a cookie notice, a login prompt, an error
-message).
+message). Lines that a teaser label introduces ("Keep reading", "Related stories":
+:data:`~crawler.extract.furniture.TEASER_LABELS`) are never added: a headline and
+summary of another page, up to the first line that ends a sentence.
 
 Limits: a line is added only whole and once (two identical replies of a thread
 come back as one), never when it holds a line of trafilatura's (that text would
@@ -29,7 +31,9 @@ have no text for either extractor). Resiliparse runs on every
 page (about 2 ms); Readability (about 17 ms) only on the one page in ten where
 Resiliparse's text passes the three tests, since without it nothing is added.
 trafilatura's own port of Readability, which it runs anyway, agreed on too
-little to be used here: body F1 gained a third as much.
+little to be used here: body F1 gained a third as much. The teaser labels change
+one page: a teaser's summary in an inset box of a wired.com article
+(trafilatura-eval), which came back with the rest of the article, stays out.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from lxml.html import fromstring
 from readability import Document
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
+
+from crawler.extract.furniture import is_teaser_label
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -82,6 +88,9 @@ MAX_DEPTH = 200
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+#: A line that ends a sentence: a full stop, question or exclamation mark, ellipsis or
+#: colon, maybe closed by quotes or a bracket.
+_SENTENCE_END_RE = re.compile(r"[.!?\u2026:][\"'\u2019\u201d\u00bb)]*\s*$")
 _TOO_DEEP = XPath("boolean(" + "/*" * (MAX_DEPTH + 1) + ")")
 
 
@@ -126,7 +135,7 @@ def restore_cut_off(text: str, html: str, tree: HtmlElement) -> str:
         return text
     our_keys = [_key(line) for line in ours]
     try:
-        main = [(line, _key(line)) for line in _lines(_main_content(html))]
+        main = _without_teasers([(line, _key(line)) for line in _lines(_main_content(html))])
         # Readability costs ten times Resiliparse: only where Resiliparse alone passes.
         if not _may_change(our_keys, main):
             return text
@@ -141,6 +150,24 @@ def restore_cut_off(text: str, html: str, tree: HtmlElement) -> str:
     if added is None:
         return text
     return "\n".join(_merged(ours, our_keys, agreed, added))
+
+
+def _without_teasers(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``lines`` without those that a teaser label introduces ("Keep reading", "Related":
+    :data:`~crawler.extract.furniture.TEASER_LABELS`): from the label on, the lines that end
+    no sentence (a headline, a summary) are another page's; the first that does is this
+    page's again."""
+    kept = []
+    teasers = False
+    for line, key in lines:
+        if is_teaser_label(line):
+            teasers = True
+        elif teasers and not _SENTENCE_END_RE.search(line):
+            continue
+        else:
+            teasers = False
+        kept.append((line, key))
+    return kept
 
 
 def _may_change(our_keys: list[str], other: list[tuple[str, str]]) -> bool:

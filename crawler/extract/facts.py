@@ -32,10 +32,14 @@ SITE_METAS = frozenset({
     "og:site_name", "application-name", "apple-mobile-web-app-title", "twitter:site",
     "publisher", "copyright",
 })  # fmt: skip
-#: Meta names that hold a date of the page (article:published_time, og:updated_time,
-#: datePublished, dc.date.issued...), and JSON-LD keys that do.
-_DATE_META_RE = re.compile(r"date|publish|modif|updated|created|issued")
+#: Meta names that hold the page's own dates (article:published_time, og:updated_time,
+#: itemprop datePublished, dc.date.issued, "date", "sailthru.date"), not an event's or a
+#: person's ("startDate", "birthDate").
+_DATE_META_RE = re.compile(r"publish|modif|updated|created|issued|(?:^|[:._-])(?:pub)?date$")
+#: JSON-LD keys with the page's dates, read on items of :data:`DATED_TYPES` only (not on
+#: the comments, reviews and list members nested in them).
 DATE_KEYS = ("datePublished", "dateModified", "dateCreated", "uploadDate")
+DATED_TYPES = re.compile(r"(?:Article|Posting|Report|Page|VideoObject|Recipe|CreativeWork)$")
 #: JSON-LD types whose ``name`` is the site's or its owner's.
 SITE_TYPES = frozenset({"WebSite", "Organization", "NewsMediaOrganization"})
 #: Host labels that say nothing about the site ("www.example.com", "m.example.com").
@@ -120,7 +124,7 @@ class PageFacts:
                 titles.append(_unescaped(one_line(item["headline"])))
             if any(ARTICLE_TYPES.search(kind) for kind in _types(item)):
                 article = True
-            dates.update(parse_date(item.get(key)) for key in DATE_KEYS)
+            dates.update(_item_dates(item))
             name = item.get("name")
             if isinstance(name, str) and SITE_TYPES.intersection(_types(item)):
                 sites.add(squash(name))
@@ -163,6 +167,12 @@ def host_names(url: str | None) -> frozenset[str]:
     if len(labels) >= 3 and len(labels[-2]) <= 3:  # example.co.uk, example.com.au
         names.add(labels[-3])
     return frozenset(name for name in map(squash, names) if len(name) >= 3)
+
+
+def _item_dates(item: dict[str, Any]) -> Iterator[date | None]:
+    """The dates of a JSON-LD item of the page's own (:data:`DATED_TYPES`)."""
+    if any(DATED_TYPES.search(kind) for kind in _types(item)):
+        yield from (parse_date(item.get(key)) for key in DATE_KEYS)
 
 
 def _types(item: dict[str, Any]) -> list[str]:

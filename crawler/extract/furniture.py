@@ -9,8 +9,9 @@ sentence that merely contains the words ("Share this article with a friend who
 cooks") stays. The labels are the ones sites use in English, German, French,
 Spanish and Italian; a line in another language stays as it is. A label in a
 run of capitalized terms ("NO KEY UPDATE", "SHARE", "KEY SHARE": a lock mode in
-a database manual, not a button) stays too: it is in capitals, and so are the
-lines on both sides of it, short and no labels themselves.
+a database manual, not a button) stays too: it is in capitals, so are the lines
+on both sides of it, short and no labels themselves, and one of them holds it as
+a word.
 
 Measured with bench/extraction.py on ../shared/pages: fewer unwanted snippets
 on wcxb (articles 0.050 -> 0.047, listings 0.080 -> 0.072), body F1 and
@@ -28,10 +29,40 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+#: The frame labels that introduce teasers of other pages ("Keep reading" above a
+#: headline and its summary), in English, German, French, Spanish and Italian; not those
+#: before the rest of the page's own text ("Continue reading", "Read more").
+TEASER_LABELS = frozenset(
+    {
+        "related",
+        "related posts",
+        "related articles",
+        "related stories",
+        "related content",
+        "read next",
+        "keep reading",
+        "you might also like",
+        "you may also like",
+        "you might like",
+        "recommended",
+        "recommended for you",
+        "more stories",
+        "popular posts",
+        "most popular",
+        "mehr zum thema",
+        "das könnte sie auch interessieren",
+        "das könnte dich auch interessieren",
+        "à lire aussi",
+        "lire aussi",
+        "te puede interesar",
+        "leggi anche",
+    }
+)
 #: Labels of a site's frame, casefolded, as a whole paragraph says them (with
 #: :data:`DECORATION` around them). Words that are also ordinary headings of
-#: content ("Search", "Contact", "Author", "Home") are not here.
-FURNITURE = frozenset(
+#: content ("Search", "Contact", "Author", "Home") are not here. The teaser labels are
+#: among them.
+FURNITURE = TEASER_LABELS | frozenset(
     {
         # English
         "share",
@@ -50,15 +81,8 @@ FURNITURE = frozenset(
         "advertisement",
         "advertisements",
         "sponsored",
-        "related",
-        "related posts",
-        "related articles",
-        "related stories",
-        "related content",
         "read more",
-        "read next",
         "continue reading",
-        "keep reading",
         "leave a comment",
         "leave a reply",
         "leave a review",
@@ -67,14 +91,6 @@ FURNITURE = frozenset(
         "add a comment",
         "no comments",
         "comments",
-        "you might also like",
-        "you may also like",
-        "you might like",
-        "recommended",
-        "recommended for you",
-        "more stories",
-        "popular posts",
-        "most popular",
         "subscribe",
         "subscribe now",
         "sign up",
@@ -111,9 +127,6 @@ FURNITURE = frozenset(
         "werbung",
         "weiterlesen",
         "mehr lesen",
-        "mehr zum thema",
-        "das könnte sie auch interessieren",
-        "das könnte dich auch interessieren",
         "keine kommentare",
         "kommentare",
         "kommentar schreiben",
@@ -125,8 +138,6 @@ FURNITURE = frozenset(
         "partager",
         "imprimer",
         "publicité",
-        "à lire aussi",
-        "lire aussi",
         "lire la suite",
         "commentaires",
         "commentaire",
@@ -135,11 +146,9 @@ FURNITURE = frozenset(
         "publicidad",
         "leer más",
         "comentarios",
-        "te puede interesar",
         # Italian
         "condividi",
         "pubblicità",
-        "leggi anche",
         "commenti",
     }
 )
@@ -157,10 +166,19 @@ _SENTENCE_END_RE = re.compile(r"(?<![.\s])\.\s*$")
 
 def is_furniture(paragraph: str) -> bool:
     """Whether ``paragraph`` is a frame label and nothing else."""
+    return _label(paragraph) in FURNITURE
+
+
+def is_teaser_label(paragraph: str) -> bool:
+    """Whether ``paragraph`` is a label that introduces teasers of other pages and nothing else."""
+    return _label(paragraph) in TEASER_LABELS
+
+
+def _label(paragraph: str) -> str | None:
+    """``paragraph`` casefolded without :data:`DECORATION` around it, when it may be a label."""
     if len(paragraph) > MAX_FURNITURE_CHARS or _SENTENCE_END_RE.search(paragraph):
-        return False
-    core = " ".join(_EDGES_RE.sub("", unicodedata.normalize("NFC", paragraph)).split())
-    return core.casefold() in FURNITURE
+        return None
+    return " ".join(_EDGES_RE.sub("", unicodedata.normalize("NFC", paragraph)).split()).casefold()
 
 
 def _is_term(paragraph: str) -> bool:
@@ -177,17 +195,21 @@ def _is_term(paragraph: str) -> bool:
 def drop_furniture(paragraphs: Iterable[str]) -> list[str]:
     """``paragraphs`` without the ones that are frame labels, in their order.
 
-    A label in capitals between two capitalized terms is one of the terms, and stays.
+    A label that is one of a run of capitalized terms stays (see :func:`_is_one_of_terms`).
     """
     lines = list(paragraphs)
     return [
         line
         for index, line in enumerate(lines)
-        if not is_furniture(line)
-        or (
-            0 < index < len(lines) - 1
-            and line.isupper()
-            and _is_term(lines[index - 1])
-            and _is_term(lines[index + 1])
-        )
+        if not is_furniture(line) or _is_one_of_terms(lines, index)
     ]
+
+
+def _is_one_of_terms(lines: list[str], index: int) -> bool:
+    """Whether the label ``lines[index]`` is in capitals between two capitalized terms, one of
+    which holds it as a word ("NO KEY UPDATE", "SHARE", "KEY SHARE")."""
+    if not 0 < index < len(lines) - 1 or not lines[index].isupper():
+        return False
+    neighbours = (lines[index - 1], lines[index + 1])
+    word = f" {lines[index].strip()} "
+    return all(map(_is_term, neighbours)) and any(word in f" {line} " for line in neighbours)
