@@ -49,14 +49,13 @@ if TYPE_CHECKING:
 
 if not __package__:  # run as python bench/extraction.py: import from the checkout
     sys.path[0] = str(Path(__file__).resolve().parents[1])
-import lxml.html
 import trafilatura
-from readability import Document as ReadabilityDocument
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from bench import _metrics
 from crawler.extract import speedups
+from crawler.extract.cutoff import readable_text
 from crawler.extract.decode import decode_html
 from crawler.extract.page import extract_page
 
@@ -124,9 +123,16 @@ def _run_stock(body: bytes, url: str | None) -> dict[str, Any]:
 RUNNERS = {"ours": _run_ours, "stock": _run_stock}
 
 
-def _trafilatura_mode(**mode: bool) -> Callable[[str, str | None], str]:
+def _trafilatura_mode(*, precision: bool) -> Callable[[str, str | None], str]:
     def run(html: str, url: str | None) -> str:
-        return trafilatura.extract(html, url=url, include_comments=False, **mode) or ""
+        text = trafilatura.extract(
+            html,
+            url=url,
+            include_comments=False,
+            favor_precision=precision,
+            favor_recall=not precision,
+        )
+        return text or ""
 
     return run
 
@@ -136,15 +142,14 @@ def _resiliparse(html: str, _url: str | None) -> str:
 
 
 def _readability(html: str, _url: str | None) -> str:
-    summary = ReadabilityDocument(html).summary(html_partial=True)
-    return "\n".join(lxml.html.fromstring(summary).itertext())
+    return readable_text(html)
 
 
 #: What a rule choosing one extraction per page could choose from, besides ours and
 #: stock's (``--ceiling``): each gets the page decoded as ours decodes it.
 CANDIDATES: dict[str, Callable[[str, str | None], str]] = {
-    "precision": _trafilatura_mode(favor_precision=True),
-    "recall": _trafilatura_mode(favor_recall=True),
+    "precision": _trafilatura_mode(precision=True),
+    "recall": _trafilatura_mode(precision=False),
     "resiliparse": _resiliparse,
     "readability": _readability,
 }

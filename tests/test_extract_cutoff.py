@@ -99,7 +99,7 @@ def test_a_teaser_after_a_teaser_label_is_not_added() -> None:
     main = cutoff._lines(cutoff._main_content(page))
     assert "The Valley Almanac" in main
     assert any(line.startswith("Every chapter of the almanac") for line in main)
-    assert "Every chapter of the almanac" in cutoff._readable_text(page)
+    assert "Every chapter of the almanac" in cutoff.readable_text(page)
     assert restore_cut_off(PARAGRAPHS[0], page).split("\n") == PARAGRAPHS
     # Where no teaser label stands above them, the same lines are the page's own.
     unlabelled = page.replace("Keep Reading", "")

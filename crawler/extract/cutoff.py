@@ -139,7 +139,7 @@ def restore_cut_off(text: str, html: str, tree: HtmlElement) -> str:
         # Readability costs ten times Resiliparse: only where Resiliparse alone passes.
         if not _may_change(our_keys, main):
             return text
-        readable = f" {_key(_readable_text(html))} "
+        readable = f" {_key(readable_text(html))} "
     except Exception:  # a third-party parser on a broken page: keep trafilatura's text
         logger.debug("cut-off check failed", exc_info=True)
         return text
@@ -259,6 +259,7 @@ def _main_content(html: str) -> str:
     )
 
 
-def _readable_text(html: str) -> str:
+def readable_text(html: str) -> str:
+    """The text of Readability's summary of ``html``, its pieces between single spaces."""
     summary = Document(html).summary(html_partial=True)
     return " ".join(fromstring(summary).itertext())

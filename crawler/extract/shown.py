@@ -22,10 +22,10 @@ the one htmldate picks. :func:`shown_date` replaces the date found when:
   in two time zones, and the metadata, with its time and zone, says which.
 
 Only declared dates are taken (``<meta>`` publication, modification and creation
-dates, the dates of the JSON-LD items that are the page: :data:`~crawler.extract.facts.DATED_TYPES`,
-``<time datetime>``),
-so that a date written in a teaser or a comment is never the page's unless the
-page declares it too. Dates before 1995 or after the capture are not taken, as
+dates, the dates of the JSON-LD items that are the page, see
+:data:`~crawler.extract.facts.DATED_TYPES`, and ``<time datetime>``), so that a
+date written in a teaser or a comment is never the page's unless the page
+declares it too. Dates before 1995 or after the capture are not taken, as
 htmldate bounds its own. Limits: dates are read in numeric forms, as ``年月日``,
 and with month names in English, German, French, Spanish, Italian, Portuguese
 and Dutch; a page without an ``<h1>`` keeps the date found; a teaser whose own
@@ -46,6 +46,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from lxml.etree import iterwalk
+
+from crawler.extract.facts import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -168,9 +170,7 @@ def _headline(tree: HtmlElement, facts: PageFacts) -> HtmlElement | None:
     if not facts.headings:
         return None
     wanted = facts.headings[0]
-    return next(
-        (h1 for h1 in tree.iter("h1") if " ".join(h1.text_content().split()) == wanted), None
-    )
+    return next((h1 for h1 in tree.iter("h1") if one_line(h1.text_content()) == wanted), None)
 
 
 def _revision(text: str, at: int, since: int = 0) -> bool:
